@@ -1,0 +1,4 @@
+//! Configuration schema and loading for switchboard
+//!
+//! # Layout
+//! Placeholder until its issue lands.

@@ -1,0 +1,4 @@
+//! The switchboard gateway
+//!
+//! # Layout
+//! Placeholder until its issue lands.

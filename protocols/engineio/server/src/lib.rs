@@ -1,0 +1,4 @@
+//! Engine.IO server for switchboard
+//!
+//! # Layout
+//! Placeholder until its issue lands.

@@ -1,0 +1,4 @@
+//! HTTP and WebSocket reverse proxy for switchboard
+//!
+//! # Layout
+//! Placeholder until its issue lands.

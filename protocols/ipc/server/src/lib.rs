@@ -1,0 +1,4 @@
+//! IPC-bus broker for switchboard
+//!
+//! # Layout
+//! Placeholder until its issue lands.

@@ -1,0 +1,4 @@
+//! MQTT broker for switchboard
+//!
+//! # Layout
+//! Placeholder until its issue lands.

@@ -1,0 +1,4 @@
+//! Test harness and scenario tests for switchboard
+//!
+//! # Layout
+//! Placeholder until its issue lands.
