@@ -1,0 +1,411 @@
+//! Packets: one frame holding a typed command header and, for messages, the raw args.
+//!
+//! Every packet a 16.x client sends is a top-level array:
+//!
+//! ```text
+//! command: [A len 1 [o len {JSON command}] ]
+//! message: [A len 2 [o len {JSON header}] [A len n arg0 arg1 ...] ]
+//! ```
+//!
+//! [`Packet::parse`] checks that structure, types the JSON header into a [`Command`] and
+//! only *locates* the args element: its bytes are not decoded until [`Packet::args`] or
+//! [`Packet::payload`] is called. The original frame stays available as a zero-copy
+//! [`Bytes`] ([`Packet::frame`]), because the broker forwards message packets byte for byte.
+
+use std::ops::Range;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::command::{Command, CommandError, CommandKind};
+use crate::frame::{DEFAULT_MAX_FRAME, FrameError, TypeTag, ValueHeader, decode_frame};
+use crate::payload::Payload;
+use crate::value::{Value, ValueError, begin_dynamic, end_dynamic, locate, write_array};
+
+/// Errors of the packet layer.
+///
+/// Only [`PacketError::Frame`] leaves the byte stream out of sync
+/// ([`PacketError::is_stream_fatal`]); after any other error the offending frame has been
+/// consumed whole and the next one can be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PacketError {
+    /// The frame header is invalid or over the size limit.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The frame's structure is inconsistent (lengths, footers, element sizes).
+    #[error(transparent)]
+    Value(#[from] ValueError),
+    /// The top-level value is not an array.
+    #[error("packet is a {0:?} value, not an array")]
+    NotAnArray(TypeTag),
+    /// The top-level array does not have 1 (command) or 2 (message) elements.
+    #[error("packet array has {0} elements, expected 1 or 2")]
+    ElementCount(u32),
+    /// Element 0 is not an `o` JSON value.
+    #[error("packet header is a {0:?} value, not JSON")]
+    HeaderNotJson(TypeTag),
+    /// The JSON header is not a valid 16.x command.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// Element 1 is neither an array nor `undefined`.
+    #[error("packet args are a {0:?} value, not an array")]
+    ArgsNotArray(TypeTag),
+}
+
+impl PacketError {
+    /// Whether the byte stream can no longer be read (the connection must be closed).
+    pub fn is_stream_fatal(&self) -> bool {
+        matches!(self, PacketError::Frame(_))
+    }
+}
+
+/// One packet: the raw frame, its typed command and where its args are.
+#[derive(Clone, Debug)]
+pub struct Packet {
+    frame: Bytes,
+    command: Command,
+    /// The JSON text of element 0, within `frame`.
+    json: Range<usize>,
+    /// Element 1 (header to footer), within `frame`.
+    args: Option<Range<usize>>,
+}
+
+/// Position of element 0's JSON text in a packet: outer header (6), count (4), `o` header (6).
+const JSON_START: usize = 16;
+
+impl Packet {
+    /// Parses a complete frame (from [`decode_frame`]) into a packet.
+    ///
+    /// Checks the array structure (every length and footer, 1 or 2 elements, element 0 is
+    /// JSON) and parses the JSON header; element 1 is located but not decoded, so the cost
+    /// does not grow with the size of the args.
+    pub fn parse(frame: Bytes) -> Result<Packet, PacketError> {
+        let outer = locate(&frame, 0, frame.len())?;
+        if outer.header.tag != TypeTag::Array {
+            return Err(PacketError::NotAnArray(outer.header.tag));
+        }
+        if outer.end() != frame.len() {
+            return Err(ValueError::TrailingBytes(frame.len() - outer.end()).into());
+        }
+        let count = match frame.get(outer.content_start..outer.content_start + 4) {
+            Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]),
+            _ => {
+                return Err(ValueError::ContentTooShort {
+                    tag: TypeTag::Array,
+                    len: outer.header.content_len,
+                }
+                .into());
+            }
+        };
+        if !(1..=2).contains(&count) {
+            return Err(PacketError::ElementCount(count));
+        }
+        let end = outer.content_end;
+        let header = locate(&frame, outer.content_start + 4, end)?;
+        if header.header.tag != TypeTag::Json {
+            return Err(PacketError::HeaderNotJson(header.header.tag));
+        }
+        let mut pos = header.end();
+        let args = if count == 2 {
+            if pos == end {
+                return Err(ValueError::MissingElements {
+                    declared: 2,
+                    found: 1,
+                }
+                .into());
+            }
+            let element = locate(&frame, pos, end)?;
+            let span = pos..element.end();
+            pos = element.end();
+            Some(span)
+        } else {
+            None
+        };
+        if pos != end {
+            return Err(ValueError::TrailingBytes(end - pos).into());
+        }
+        let json = header.content_start..header.content_end;
+        let command = Command::from_json(frame.get(json.clone()).unwrap_or_default())?;
+        Ok(Packet {
+            frame,
+            command,
+            json,
+            args,
+        })
+    }
+
+    /// Builds a command packet `[o(command)]`.
+    pub fn from_command(command: Command) -> Result<Packet, ValueError> {
+        let mut dst = BytesMut::new();
+        let json = encode_into(&command, None, &mut dst)?;
+        Ok(Packet {
+            frame: dst.freeze(),
+            command,
+            json,
+            args: None,
+        })
+    }
+
+    /// Builds a message packet `[o(command), A(args)]`, e.g. a `MES` the bridge
+    /// originates or an `RQR` answering a client's request.
+    pub fn from_message(command: Command, args: &[Value]) -> Result<Packet, ValueError> {
+        let mut dst = BytesMut::new();
+        let json = encode_into(&command, Some(args), &mut dst)?;
+        let args = json.end + 1..dst.len() - 1;
+        Ok(Packet {
+            frame: dst.freeze(),
+            command,
+            json,
+            args: Some(args),
+        })
+    }
+
+    /// The whole frame, exactly as received or built. Cloning it is cheap (reference
+    /// counted), which is how the broker forwards one packet to many connections.
+    pub fn frame(&self) -> &Bytes {
+        &self.frame
+    }
+
+    /// The whole frame, by value.
+    pub fn into_frame(self) -> Bytes {
+        self.frame
+    }
+
+    /// The typed JSON header.
+    pub fn command(&self) -> &Command {
+        &self.command
+    }
+
+    /// The typed JSON header, by value.
+    pub fn into_command(self) -> Command {
+        self.command
+    }
+
+    /// The command kind.
+    pub fn kind(&self) -> CommandKind {
+        self.command.kind
+    }
+
+    /// The raw JSON text of the header, as received.
+    pub fn header_json(&self) -> &[u8] {
+        self.frame.get(self.json.clone()).unwrap_or_default()
+    }
+
+    /// The encoded args element (header to footer), zero-copy; `None` for a command packet.
+    pub fn raw_args(&self) -> Option<Bytes> {
+        self.args.clone().map(|span| self.frame.slice(span))
+    }
+
+    /// The type of the args element, read from its header without decoding it.
+    pub fn args_tag(&self) -> Option<TypeTag> {
+        let span = self.args.clone()?;
+        let bytes = self.frame.get(span)?;
+        ValueHeader::read(bytes).ok().flatten().map(|h| h.tag)
+    }
+
+    /// Decodes the args strictly: an empty list for a command packet or `undefined` args,
+    /// the elements for an array. `Buffer` contents are slices of the frame.
+    pub fn args(&self) -> Result<Vec<Value>, PacketError> {
+        self.decode_args(Value::decode)
+    }
+
+    /// Like [`Packet::args`], tolerating the upstream Float32Array bug (see
+    /// [`Value::decode_lenient`]).
+    pub fn args_lenient(&self) -> Result<Vec<Value>, PacketError> {
+        self.decode_args(Value::decode_lenient)
+    }
+
+    fn decode_args(
+        &self,
+        decode: fn(&Bytes) -> Result<Value, ValueError>,
+    ) -> Result<Vec<Value>, PacketError> {
+        let Some(raw) = self.raw_args() else {
+            return Ok(Vec::new());
+        };
+        match decode(&raw)? {
+            Value::Array(items) => Ok(items),
+            Value::Undefined => Ok(Vec::new()),
+            other => Err(PacketError::ArgsNotArray(other.tag())),
+        }
+    }
+
+    /// The args mapped to a fabric payload (one string → text, one `Buffer` → binary,
+    /// anything else → JSON; see [`Payload::from_args`]).
+    pub fn payload(&self) -> Result<Payload, PacketError> {
+        Ok(Payload::from_args(self.args_lenient()?))
+    }
+
+    /// Length of the frame in bytes.
+    pub fn len(&self) -> usize {
+        self.frame.len()
+    }
+
+    /// Always `false`: a packet holds at least its header. Present for API symmetry with
+    /// [`Packet::len`].
+    pub fn is_empty(&self) -> bool {
+        self.frame.is_empty()
+    }
+
+    /// Appends the frame's bytes to `dst`.
+    pub fn encode(&self, dst: &mut BytesMut) {
+        dst.put_slice(&self.frame);
+    }
+}
+
+/// Appends the command packet `[o(command)]` to `dst`.
+pub fn encode_command(command: &Command, dst: &mut BytesMut) -> Result<(), ValueError> {
+    encode_into(command, None, dst).map(drop)
+}
+
+/// Appends the message packet `[o(command), A(args)]` to `dst`.
+pub fn encode_message(
+    command: &Command,
+    args: &[Value],
+    dst: &mut BytesMut,
+) -> Result<(), ValueError> {
+    encode_into(command, Some(args), dst).map(drop)
+}
+
+/// Writes a packet; returns the span of the JSON text relative to the packet start.
+/// On error `dst` is restored to its previous length.
+fn encode_into(
+    command: &Command,
+    args: Option<&[Value]>,
+    dst: &mut BytesMut,
+) -> Result<Range<usize>, ValueError> {
+    let start = dst.len();
+    let result = write_packet(command, args, dst, start);
+    if result.is_err() {
+        dst.truncate(start);
+    }
+    result
+}
+
+fn write_packet(
+    command: &Command,
+    args: Option<&[Value]>,
+    dst: &mut BytesMut,
+    start: usize,
+) -> Result<Range<usize>, ValueError> {
+    let outer = begin_dynamic(dst, TypeTag::Array.byte());
+    dst.put_u32_le(if args.is_some() { 2 } else { 1 });
+    let header = begin_dynamic(dst, TypeTag::Json.byte());
+    let json_start = dst.len();
+    command.write_json(dst);
+    let json_end = dst.len();
+    end_dynamic(dst, header)?;
+    if let Some(args) = args {
+        write_array(dst, args)?;
+    }
+    end_dynamic(dst, outer)?;
+    debug_assert_eq!(json_start - start, JSON_START);
+    Ok(json_start - start..json_end - start)
+}
+
+/// A streaming packet decoder with a maximum frame size.
+///
+/// Feed it the connection's read buffer; each call splits off at most one packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketCodec {
+    max_frame: usize,
+}
+
+impl Default for PacketCodec {
+    /// A codec with the [`DEFAULT_MAX_FRAME`] limit (16 MiB).
+    fn default() -> PacketCodec {
+        PacketCodec::new(DEFAULT_MAX_FRAME)
+    }
+}
+
+impl PacketCodec {
+    /// A codec rejecting frames larger than `max_frame` bytes (header and footer included).
+    pub fn new(max_frame: usize) -> PacketCodec {
+        PacketCodec { max_frame }
+    }
+
+    /// The frame size limit.
+    pub fn max_frame(&self) -> usize {
+        self.max_frame
+    }
+
+    /// Splits the next packet off `buf`.
+    ///
+    /// `Ok(None)`: more bytes are needed (nothing consumed; the buffer's capacity is grown
+    /// to the announced frame size, never beyond the limit). `Ok(Some(packet))`: one frame
+    /// was consumed. `Err(e)`: if [`PacketError::is_stream_fatal`], close the connection;
+    /// otherwise the bad frame was consumed and decoding can go on.
+    pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Packet>, PacketError> {
+        match decode_frame(buf, self.max_frame)? {
+            Some(frame) => Packet::parse(frame).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::Peer;
+
+    #[test]
+    fn built_packets_parse_back() {
+        let peer = Peer::node("id", "name");
+        let command = Command::send("ch", peer).with_request("r1");
+        let packet = Packet::from_message(command.clone(), &["x".into()]).unwrap();
+        let parsed = Packet::parse(packet.frame().clone()).unwrap();
+        assert_eq!(parsed.command(), &command);
+        assert_eq!(parsed.header_json(), packet.header_json());
+        assert_eq!(parsed.raw_args(), packet.raw_args());
+        assert_eq!(parsed.args().unwrap(), vec![Value::from("x")]);
+        assert_eq!(parsed.args_tag(), Some(TypeTag::Array));
+    }
+
+    #[test]
+    fn structure_errors() {
+        let parse = |bytes: &'static [u8]| Packet::parse(Bytes::from_static(bytes));
+        assert_eq!(
+            parse(b"[T]").unwrap_err(),
+            PacketError::NotAnArray(TypeTag::True)
+        );
+        assert_eq!(
+            parse(b"[A\x04\x00\x00\x00\x00\x00\x00\x00]").unwrap_err(),
+            PacketError::ElementCount(0)
+        );
+        assert_eq!(
+            parse(b"[A\x07\x00\x00\x00\x01\x00\x00\x00[N]]").unwrap_err(),
+            PacketError::HeaderNotJson(TypeTag::Null)
+        );
+        assert_eq!(
+            parse(b"[A\x0d\x00\x00\x00\x01\x00\x00\x00[o\x02\x00\x00\x00{}]]").unwrap_err(),
+            PacketError::Command(CommandError::MissingKind)
+        );
+        assert!(matches!(
+            parse(b"[A\x0d\x00\x00\x00\x02\x00\x00\x00[o\x02\x00\x00\x00{}]]").unwrap_err(),
+            PacketError::Value(ValueError::MissingElements { .. })
+        ));
+    }
+
+    #[test]
+    fn undefined_args_are_empty_and_scalars_are_rejected() {
+        let command = Command::send("c", Peer::node("p", "n"));
+        let mut dst = BytesMut::new();
+        encode_command(&command, &mut dst).unwrap();
+        // Rewrite as a 2-element packet whose element 1 is `undefined` (what LOGRT sends).
+        let json = Packet::parse(dst.clone().freeze())
+            .unwrap()
+            .header_json()
+            .to_vec();
+        let mut frame = BytesMut::new();
+        let outer = begin_dynamic(&mut frame, b'A');
+        frame.put_u32_le(2);
+        crate::value::Value::Json(
+            crate::json::JsonText::new(String::from_utf8(json).unwrap()).unwrap(),
+        )
+        .encode(&mut frame)
+        .unwrap();
+        Value::Undefined.encode(&mut frame).unwrap();
+        end_dynamic(&mut frame, outer).unwrap();
+        let packet = Packet::parse(frame.freeze()).unwrap();
+        assert_eq!(packet.args().unwrap(), Vec::<Value>::new());
+        assert_eq!(packet.args_tag(), Some(TypeTag::Undefined));
+    }
+}
