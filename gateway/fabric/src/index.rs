@@ -1,0 +1,335 @@
+//! The subscription index: which subscribers' filters match a topic.
+//!
+//! Filters without wildcards (and literal filters) live in a hash map keyed by the exact topic; the
+//! others live in a trie with one node per level and dedicated slots for `+` and `#`. Nodes that
+//! become empty are removed, so the index only holds what is subscribed. The index is plain data:
+//! the fabric guards it with a lock that is never held across an `.await`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use smallvec::SmallVec;
+
+use crate::subscriber::{SubInner, SubOptions, SubscriberId};
+use crate::topic::{Topic, TopicFilter};
+
+/// One subscription of one subscriber.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) sub: Arc<SubInner>,
+    pub(crate) opts: SubOptions,
+}
+
+/// A shared-subscription group: each message goes to one member, in turn.
+#[derive(Debug)]
+struct Group {
+    name: Arc<str>,
+    members: Vec<Entry>,
+    next: AtomicUsize,
+}
+
+/// The subscriptions attached to one filter.
+#[derive(Debug, Default)]
+struct Slot {
+    entries: Vec<Entry>,
+    groups: Vec<Group>,
+}
+
+impl Slot {
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.groups.is_empty()
+    }
+
+    /// Inserts or replaces; returns true when the subscription is new.
+    fn insert(&mut self, sub: &Arc<SubInner>, opts: SubOptions) -> bool {
+        let list = match &opts.group {
+            None => &mut self.entries,
+            Some(name) => {
+                let pos = match self.groups.iter().position(|g| g.name == *name) {
+                    Some(p) => p,
+                    None => {
+                        self.groups.push(Group {
+                            name: name.clone(),
+                            members: Vec::new(),
+                            next: AtomicUsize::new(0),
+                        });
+                        self.groups.len() - 1
+                    }
+                };
+                &mut self.groups[pos].members
+            }
+        };
+        match list.iter_mut().find(|e| e.sub.id == sub.id) {
+            Some(e) => {
+                e.opts = opts;
+                false
+            }
+            None => {
+                list.push(Entry {
+                    sub: sub.clone(),
+                    opts,
+                });
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, id: SubscriberId, group: Option<&str>) -> bool {
+        match group {
+            None => {
+                let before = self.entries.len();
+                self.entries.retain(|e| e.sub.id != id);
+                before != self.entries.len()
+            }
+            Some(name) => {
+                let Some(pos) = self.groups.iter().position(|g| &*g.name == name) else {
+                    return false;
+                };
+                let members = &mut self.groups[pos].members;
+                let before = members.len();
+                members.retain(|e| e.sub.id != id);
+                let removed = before != members.len();
+                if members.is_empty() {
+                    self.groups.swap_remove(pos);
+                }
+                removed
+            }
+        }
+    }
+
+    fn visit<'a>(&'a self, f: &mut impl FnMut(&'a Entry)) {
+        for e in &self.entries {
+            f(e);
+        }
+        for g in &self.groups {
+            let n = g.members.len();
+            if n > 0 {
+                let i = g.next.fetch_add(1, Ordering::Relaxed) % n;
+                f(&g.members[i]);
+            }
+        }
+    }
+
+    fn for_each<'a>(&'a self, f: &mut impl FnMut(&'a Entry)) {
+        for e in &self.entries {
+            f(e);
+        }
+        for g in &self.groups {
+            for e in &g.members {
+                f(e);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    children: HashMap<Box<str>, Node>,
+    plus: Option<Box<Node>>,
+    /// Filters ending in `#` at this depth.
+    hash: Slot,
+    /// Filters ending exactly here.
+    here: Slot,
+}
+
+impl Node {
+    fn is_empty(&self) -> bool {
+        self.children.is_empty()
+            && self.plus.is_none()
+            && self.hash.is_empty()
+            && self.here.is_empty()
+    }
+}
+
+/// The subscription index.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    exact: HashMap<Arc<str>, Slot>,
+    root: Node,
+    filters: usize,
+}
+
+impl Index {
+    /// Number of distinct filters held.
+    pub(crate) fn filter_count(&self) -> usize {
+        self.filters
+    }
+
+    /// Adds or replaces a subscription. Returns true when it is new.
+    pub(crate) fn insert(
+        &mut self,
+        sub: &Arc<SubInner>,
+        filter: &TopicFilter,
+        opts: SubOptions,
+    ) -> bool {
+        let slot = if filter.is_exact() {
+            let key: Arc<str> = Arc::from(filter.as_str());
+            let slot = self.exact.entry(key).or_default();
+            if slot.is_empty() {
+                self.filters += 1;
+            }
+            slot
+        } else {
+            let mut node = &mut self.root;
+            let mut hash = false;
+            for level in filter.levels() {
+                match level {
+                    "#" => {
+                        hash = true;
+                        break;
+                    }
+                    "+" => node = node.plus.get_or_insert_with(Box::default),
+                    lit => node = node.children.entry(Box::from(lit)).or_default(),
+                }
+            }
+            let slot = if hash { &mut node.hash } else { &mut node.here };
+            if slot.is_empty() {
+                self.filters += 1;
+            }
+            slot
+        };
+        slot.insert(sub, opts)
+    }
+
+    /// Removes a subscription. Returns true when it existed.
+    pub(crate) fn remove(
+        &mut self,
+        id: SubscriberId,
+        filter: &TopicFilter,
+        group: Option<&str>,
+    ) -> bool {
+        if filter.is_exact() {
+            let Some(slot) = self.exact.get_mut(filter.as_str()) else {
+                return false;
+            };
+            let removed = slot.remove(id, group);
+            if slot.is_empty() {
+                self.exact.remove(filter.as_str());
+                self.filters -= 1;
+            }
+            return removed;
+        }
+        let levels: SmallVec<[&str; 16]> = filter.levels().collect();
+        let (removed, emptied) = remove_in(&mut self.root, &levels, id, group);
+        if emptied {
+            self.filters -= 1;
+        }
+        removed
+    }
+
+    /// Calls `f` for each subscription matching `topic`; for shared groups, for one member chosen in
+    /// turn.
+    pub(crate) fn visit<'a>(&'a self, topic: &Topic, mut f: impl FnMut(&'a Entry)) {
+        if let Some(slot) = self.exact.get(topic.as_str()) {
+            slot.visit(&mut f);
+        }
+        if self.root.is_empty() {
+            return;
+        }
+        let levels: SmallVec<[&str; 16]> = topic.levels().collect();
+        walk(&self.root, &levels, 0, topic.is_system(), &mut f);
+    }
+
+    /// Calls `f` with every (filter, entry) pair, for listings.
+    pub(crate) fn for_each_subscription(&self, mut f: impl FnMut(String, &Entry)) {
+        for (key, slot) in &self.exact {
+            slot.for_each(&mut |e| f(key.to_string(), e));
+        }
+        let mut path = Vec::new();
+        list(&self.root, &mut path, &mut f);
+    }
+}
+
+fn walk<'a>(
+    node: &'a Node,
+    levels: &[&str],
+    depth: usize,
+    system: bool,
+    f: &mut impl FnMut(&'a Entry),
+) {
+    let wildcards_allowed = !(depth == 0 && system);
+    if wildcards_allowed {
+        node.hash.visit(f);
+    }
+    let Some(level) = levels.get(depth) else {
+        node.here.visit(f);
+        return;
+    };
+    if let Some(child) = node.children.get(*level) {
+        walk(child, levels, depth + 1, system, f);
+    }
+    if wildcards_allowed && let Some(plus) = &node.plus {
+        walk(plus, levels, depth + 1, system, f);
+    }
+}
+
+/// Returns (removed, the filter's slot became empty).
+fn remove_in(
+    node: &mut Node,
+    levels: &[&str],
+    id: SubscriberId,
+    group: Option<&str>,
+) -> (bool, bool) {
+    let Some((first, rest)) = levels.split_first() else {
+        let removed = node.here.remove(id, group);
+        return (removed, removed && node.here.is_empty());
+    };
+    match *first {
+        "#" => {
+            let removed = node.hash.remove(id, group);
+            (removed, removed && node.hash.is_empty())
+        }
+        "+" => {
+            let Some(child) = node.plus.as_deref_mut() else {
+                return (false, false);
+            };
+            let out = remove_in(child, rest, id, group);
+            if child.is_empty() {
+                node.plus = None;
+            }
+            out
+        }
+        lit => {
+            let Some(child) = node.children.get_mut(lit) else {
+                return (false, false);
+            };
+            let out = remove_in(child, rest, id, group);
+            if child.is_empty() {
+                node.children.remove(lit);
+            }
+            out
+        }
+    }
+}
+
+fn list<'a>(node: &'a Node, path: &mut Vec<&'a str>, f: &mut impl FnMut(String, &Entry)) {
+    let joined = |path: &[&str], last: Option<&str>| {
+        let mut s = path.join("/");
+        if let Some(last) = last {
+            if !path.is_empty() {
+                s.push('/');
+            }
+            s.push_str(last);
+        }
+        s
+    };
+    if !node.here.is_empty() {
+        let name = joined(path, None);
+        node.here.for_each(&mut |e| f(name.clone(), e));
+    }
+    if !node.hash.is_empty() {
+        let name = joined(path, Some("#"));
+        node.hash.for_each(&mut |e| f(name.clone(), e));
+    }
+    for (level, child) in &node.children {
+        path.push(level);
+        list(child, path, f);
+        path.pop();
+    }
+    if let Some(plus) = &node.plus {
+        path.push("+");
+        list(plus, path, f);
+        path.pop();
+    }
+}
