@@ -1,0 +1,505 @@
+//! [`Proxy`]: route matching, the forwarding pipeline, the tower `Service` the axum front
+//! mounts, and the shutdown hooks.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body::Body as _;
+use prometheus::Registry;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::body::{BodyOutcome, MirrorTx, RequestBody, UpstreamBody};
+use crate::config::ProxyConfig;
+use crate::connector::BoxError;
+use crate::error::{BuildError, ForwardError};
+use crate::forward::{Attempt, Forwarded};
+use crate::metrics::Metrics;
+use crate::route::Route;
+use crate::{headers, health};
+
+/// What the proxy needs to know about the client connection.
+///
+/// [`Proxy`]'s `Service` impl takes it from the request extensions: a `ClientInfo` inserted by
+/// the front wins; otherwise axum's `ConnectInfo<SocketAddr>` gives the address (and `tls`
+/// stays `false`). A TLS-terminating front inserts `ClientInfo { addr, tls: true }`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client's socket address, when known.
+    pub addr: Option<SocketAddr>,
+    /// Whether the front terminated TLS for this connection (`X-Forwarded-Proto: https`).
+    pub tls: bool,
+}
+
+impl ClientInfo {
+    /// Reads the client info from `req`'s extensions (see the type's docs).
+    pub fn from_request<B>(req: &Request<B>) -> Self {
+        if let Some(info) = req.extensions().get::<ClientInfo>() {
+            return *info;
+        }
+        Self {
+            addr: req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| *addr),
+            tls: false,
+        }
+    }
+}
+
+/// The HTTP/WebSocket reverse proxy. Cheap to clone (one `Arc`).
+///
+/// Mount it as the axum front's fallback: `router.fallback_service(proxy.clone())`, serve with
+/// `into_make_service_with_connect_info::<SocketAddr>()`. Requests no route matches are
+/// answered 404.
+#[derive(Clone, Debug)]
+pub struct Proxy {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub routes: Vec<Arc<Route>>,
+    pub metrics: Metrics,
+    pub cancel: CancellationToken,
+    pub tasks: TaskTracker,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Proxy {
+    /// Validates `config`, registers the `switchboard_proxy_*` metrics on `registry` and builds
+    /// one pooled client per route. Starts active health checks when configured, which needs a
+    /// running tokio runtime ([`BuildError::NoRuntime`] otherwise).
+    pub fn new(config: &ProxyConfig, registry: &Registry) -> Result<Self, BuildError> {
+        let problems = config.validate();
+        if !problems.is_empty() {
+            return Err(BuildError::Invalid(problems));
+        }
+        let metrics = Metrics::register(registry)?;
+        let routes = config
+            .routes
+            .iter()
+            .map(|r| Route::new(config, r, metrics.clone()).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        if routes.iter().any(|r| r.cfg.health_path.is_some()) {
+            let runtime =
+                tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+            for route in &routes {
+                health::spawn(route, &tasks, &cancel, &runtime);
+            }
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                routes,
+                metrics,
+                cancel,
+                tasks,
+            }),
+        })
+    }
+
+    /// Whether some route matches a request with this URI and headers (the front may use it
+    /// to decide before handing the request over).
+    pub fn matches(&self, uri: &Uri, headers: &HeaderMap) -> bool {
+        self.route_name(uri, headers).is_some()
+    }
+
+    /// The name of the first route matching this URI and headers.
+    pub fn route_name(&self, uri: &Uri, headers: &HeaderMap) -> Option<&str> {
+        let host = request_host(uri, headers);
+        self.find(uri.path(), host.as_deref())
+            .map(|r| r.name.as_str())
+    }
+
+    fn find(&self, path: &str, host: Option<&str>) -> Option<&Arc<Route>> {
+        let bare = host.map(strip_port);
+        self.inner.routes.iter().find(|r| r.matches(path, bare))
+    }
+
+    /// Stops active health checks and closes every open upgrade tunnel now. Requests in
+    /// flight are not interrupted (the front drains them). Idempotent.
+    pub fn shutdown(&self) {
+        self.inner.cancel.cancel();
+    }
+
+    /// Waits until every background task (health checks, tunnels, mirrors) has finished;
+    /// call after [`Proxy::shutdown`], under the front's grace timeout.
+    pub async fn drain(&self) {
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+
+    /// Forwards one request. Never fails: every problem becomes a small error response
+    /// (404, 408, 413, 502, 504, ...), a log line and a metric.
+    pub async fn handle<B>(&self, req: Request<B>, client: ClientInfo) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let started = Instant::now();
+        let req = req.map(Body::new);
+        let host = request_host(req.uri(), req.headers());
+        let Some(route) = self.find(req.uri().path(), host.as_deref()).cloned() else {
+            let err = ForwardError::NoRoute;
+            self.inner
+                .metrics
+                .requests
+                .with_label_values(&["", err.status().as_str()])
+                .inc();
+            tracing::debug!(method = %req.method(), path = %req.uri().path(), "no proxy route matches");
+            return error_response(&err);
+        };
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let result = self.forward(&route, req, client, host).await;
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let (response, upstream) = match result {
+            Ok(Forwarded { response, target }) => (response, target),
+            Err((err, target)) => {
+                let target = target.unwrap_or_default();
+                self.inner
+                    .metrics
+                    .errors
+                    .with_label_values(&[&route.name, err.kind()])
+                    .inc();
+                if err.upstream_blamed() {
+                    tracing::warn!(route = %route.name, upstream = %target, %method, %path, error = %err, "proxy error");
+                } else {
+                    tracing::debug!(route = %route.name, upstream = %target, %method, %path, error = %err, "request rejected");
+                }
+                (error_response(&err), target)
+            }
+        };
+        let status = response.status();
+        self.inner
+            .metrics
+            .requests
+            .with_label_values(&[&route.name, status.as_str()])
+            .inc();
+        tracing::info!(
+            target: "switchboard_proxy::access",
+            route = %route.name,
+            %upstream,
+            %method,
+            %path,
+            status = status.as_u16(),
+            latency_ms,
+            client = %client.addr.map(|a| a.to_string()).unwrap_or_default(),
+            "proxied"
+        );
+        response
+    }
+
+    async fn forward(
+        &self,
+        route: &Arc<Route>,
+        mut req: Request<Body>,
+        client: ClientInfo,
+        host: Option<String>,
+    ) -> Result<Forwarded, (ForwardError, Option<String>)> {
+        let cfg = &route.cfg;
+        if cfg.max_body_bytes > 0
+            && let Some(len) = content_length(req.headers())
+            && len > cfg.max_body_bytes
+        {
+            return Err((ForwardError::BodyTooLarge(cfg.max_body_bytes), None));
+        }
+        let upgrade = if cfg.ws {
+            headers::upgrade_of(req.version(), req.headers())
+        } else {
+            None
+        };
+        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+        let (parts, body) = req.into_parts();
+        let body_empty = body.is_end_stream();
+
+        let mut out = parts.headers.clone();
+        headers::strip_hop_by_hop(&mut out);
+        out.remove(header::EXPECT);
+        if (parts.method == Method::DELETE || parts.method == Method::OPTIONS)
+            && body_empty
+            && !out.contains_key(header::CONTENT_LENGTH)
+        {
+            out.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        }
+        if !out.contains_key(header::HOST)
+            && let Some(h) = host.as_deref().and_then(|h| HeaderValue::try_from(h).ok())
+        {
+            out.insert(header::HOST, h);
+        }
+        if cfg.xfwd {
+            if !cfg.trust_forwarded {
+                headers::drop_forwarded(&mut out);
+            }
+            let down = headers::Downstream {
+                addr: client.addr,
+                tls: client.tls,
+                host: host.as_deref(),
+            };
+            headers::append_forwarded(&mut out, down);
+        }
+        if let Some(via) = &cfg.via {
+            headers::append_via(&mut out, parts.version, via);
+        }
+        for (name, value) in &route.headers {
+            out.insert(name.clone(), value.clone());
+        }
+        if let Some(auth) = &route.auth {
+            out.insert(header::AUTHORIZATION, auth.clone());
+        }
+        if let Some(up) = &upgrade {
+            out.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            out.insert(header::UPGRADE, up.clone());
+        }
+
+        let outcome = Arc::new(BodyOutcome::default());
+        let wrap = |body: Body, mirror: Option<MirrorTx>| {
+            UpstreamBody::Client(Box::new(RequestBody::new(
+                body,
+                cfg.max_body_bytes,
+                route.client_timeout(),
+                outcome.clone(),
+                mirror,
+            )))
+        };
+        let mut body_slot = match (&route.forward, upgrade.is_some()) {
+            (Some(fwd), false) => {
+                if route.balancer.targets().is_empty() {
+                    // Mirror only: node-http-proxy answers at once and pipes the body along.
+                    self.mirror(
+                        route,
+                        fwd,
+                        &parts.method,
+                        &parts.uri,
+                        &out,
+                        wrap(body, None),
+                    );
+                    let response = Response::builder()
+                        .status(StatusCode::OK)
+                        .body(Body::empty())
+                        .unwrap_or_default();
+                    return Ok(Forwarded {
+                        response,
+                        target: fwd.authority.to_string(),
+                    });
+                }
+                if body_empty {
+                    self.mirror(
+                        route,
+                        fwd,
+                        &parts.method,
+                        &parts.uri,
+                        &out,
+                        UpstreamBody::Empty,
+                    );
+                    UpstreamBody::Empty
+                } else {
+                    let (tx, mirrored) = MirrorTx::pair();
+                    self.mirror(
+                        route,
+                        fwd,
+                        &parts.method,
+                        &parts.uri,
+                        &out,
+                        UpstreamBody::Mirror(mirrored),
+                    );
+                    wrap(body, Some(tx))
+                }
+            }
+            _ if body_empty => UpstreamBody::Empty,
+            _ => wrap(body, None),
+        };
+
+        let attempt = Attempt {
+            inner: &self.inner,
+            route,
+            method: &parts.method,
+            uri: &parts.uri,
+            client_host: host.as_deref(),
+            outcome: &outcome,
+        };
+        let retryable = body_empty && is_idempotent(&parts.method);
+        let attempts = if retryable {
+            1 + cfg.retries as usize
+        } else {
+            1
+        };
+        let mut tried = Vec::new();
+        let mut client_upgrade = client_upgrade;
+        let mut last = None;
+        for n in 0..attempts {
+            let Some((idx, in_flight)) = route.balancer.pick(&tried) else {
+                break;
+            };
+            tried.push(idx);
+            let body = std::mem::replace(&mut body_slot, UpstreamBody::Empty);
+            let hdrs = if n + 1 < attempts {
+                out.clone()
+            } else {
+                std::mem::take(&mut out)
+            };
+            match attempt
+                .send(idx, in_flight, hdrs, body, &mut client_upgrade)
+                .await
+            {
+                Ok(done) => return Ok(done),
+                Err((err, label)) => {
+                    let connect_phase =
+                        matches!(err, ForwardError::Connect(_) | ForwardError::ConnectTimeout);
+                    if retryable && connect_phase && n + 1 < attempts {
+                        tracing::debug!(route = %route.name, upstream = %label, error = %err, "retrying on another target");
+                    }
+                    last = Some((err, Some(label)));
+                    if !(retryable && connect_phase) {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            (
+                ForwardError::Connect("route has no target".to_owned()),
+                None,
+            )
+        }))
+    }
+
+    /// Sends a fire-and-forget copy to the `forward` mirror.
+    fn mirror(
+        &self,
+        route: &Arc<Route>,
+        fwd: &crate::url::UpstreamUrl,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: UpstreamBody,
+    ) {
+        let req = crate::forward::build_request(route, fwd, method, uri, headers.clone(), body);
+        let req = match req {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(route = %route.name, error = %e, "cannot build mirror request");
+                return;
+            }
+        };
+        let client = route.client.clone();
+        let timeout = route.proxy_timeout();
+        let errors = self
+            .inner
+            .metrics
+            .errors
+            .with_label_values(&[&route.name, "forward"]);
+        let name = route.name.clone();
+        self.inner.tasks.spawn(async move {
+            let sent = client.request(req);
+            let res = match timeout {
+                Some(t) => tokio::time::timeout(t, sent).await.ok(),
+                None => Some(sent.await),
+            };
+            match res {
+                Some(Ok(resp)) => {
+                    tracing::debug!(route = %name, status = resp.status().as_u16(), "mirror answered");
+                    crate::forward::discard(resp.into_body()).await;
+                }
+                Some(Err(e)) => {
+                    errors.inc();
+                    tracing::debug!(route = %name, error = %e, "mirror request failed");
+                }
+                None => {
+                    errors.inc();
+                    tracing::debug!(route = %name, "mirror request timed out");
+                }
+            }
+        });
+    }
+}
+
+impl<B> tower::Service<Request<B>> for Proxy
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let this = self.clone();
+        let info = ClientInfo::from_request(&req);
+        Box::pin(async move { Ok(this.handle(req, info).await) })
+    }
+}
+
+/// The request's host: the `Host` header, else the HTTP/2 `:authority`.
+fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| uri.authority().map(|a| a.as_str().to_owned()))
+}
+
+/// `host[:port]` → `host` (IPv6 literals keep their brackets).
+fn strip_port(host: &str) -> &str {
+    match host.parse::<http::uri::Authority>() {
+        Ok(a) => {
+            let h = a.host();
+            &host[..h.len().min(host.len())]
+        }
+        Err(_) => host,
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// RFC 9110 §9.2.2 idempotent methods.
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+/// The small plain-text response for an error.
+fn error_response(err: &ForwardError) -> Response<Body> {
+    let mut resp = Response::new(Body::from(err.body()));
+    *resp.status_mut() = err.status();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if matches!(
+        err,
+        ForwardError::BodyTooLarge(_) | ForwardError::ClientTimeout(_)
+    ) {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}

@@ -1,0 +1,165 @@
+//! A route compiled from its [`RouteConfig`]: matcher, balancer, upstream client and the
+//! pre-parsed header rules.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use http::{HeaderName, HeaderValue};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::balance::Balancer;
+use crate::body::UpstreamBody;
+use crate::config::{ProxyConfig, RouteConfig};
+use crate::connector::Connector;
+use crate::error::BuildError;
+use crate::metrics::Metrics;
+use crate::url::{PathRules, UpstreamUrl, path_matches};
+
+/// The pooled upstream client of a route.
+pub(crate) type UpstreamClient = Client<Connector, UpstreamBody>;
+
+/// A compiled route.
+#[derive(Debug)]
+pub(crate) struct Route {
+    /// The configuration it was built from.
+    pub cfg: RouteConfig,
+    /// Metrics/log label.
+    pub name: String,
+    /// Lowercased host pattern (`*.example.com` or exact).
+    host: Option<String>,
+    /// Targets and their state.
+    pub balancer: Balancer,
+    /// The `forward` mirror.
+    pub forward: Option<UpstreamUrl>,
+    /// Pooled keep-alive client for this route's upstreams.
+    pub client: UpstreamClient,
+    /// `headers`, parsed.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `response_headers`, parsed; `None` removes the header.
+    pub response_headers: Vec<(HeaderName, Option<HeaderValue>)>,
+    /// `auth` as an `Authorization: Basic` value.
+    pub auth: Option<HeaderValue>,
+}
+
+impl Route {
+    /// Compiles a route whose configuration passed validation.
+    pub fn new(
+        proxy: &ProxyConfig,
+        cfg: &RouteConfig,
+        metrics: Metrics,
+    ) -> Result<Self, BuildError> {
+        let name = cfg.display_name();
+        let invalid = |key: &str, msg: String| BuildError::Invalid(vec![(key.to_owned(), msg)]);
+        let mut urls = Vec::with_capacity(cfg.targets.len());
+        for t in &cfg.targets {
+            urls.push((
+                t.clone(),
+                UpstreamUrl::parse(t).map_err(|m| invalid("targets", m))?,
+            ));
+        }
+        let forward = cfg
+            .forward
+            .as_deref()
+            .map(UpstreamUrl::parse)
+            .transpose()
+            .map_err(|m| invalid("forward", m))?;
+        let needs_tls = urls.iter().any(|(_, u)| u.tls) || forward.as_ref().is_some_and(|u| u.tls);
+        let connector = Connector::new(proxy, cfg, needs_tls)?;
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_millis(proxy.pool_idle_timeout_ms.max(1)))
+            .pool_max_idle_per_host(proxy.pool_max_idle_per_host)
+            .retry_canceled_requests(true)
+            .build(connector);
+        let balancer = Balancer::new(
+            &name,
+            urls,
+            cfg.balance,
+            cfg.eject_after_failures,
+            Duration::from_millis(cfg.eject_ms),
+            metrics,
+        );
+        let parse = |k: &String, v: &String| {
+            let name =
+                HeaderName::try_from(k.as_str()).map_err(|e| invalid("headers", e.to_string()))?;
+            let value =
+                HeaderValue::try_from(v.as_str()).map_err(|e| invalid("headers", e.to_string()))?;
+            Ok::<_, BuildError>((name, value))
+        };
+        let headers = cfg
+            .headers
+            .iter()
+            .map(|(k, v)| parse(k, v))
+            .collect::<Result<_, _>>()?;
+        let response_headers = cfg
+            .response_headers
+            .iter()
+            .map(|(k, v)| parse(k, v).map(|(n, val)| (n, (!v.is_empty()).then_some(val))))
+            .collect::<Result<_, _>>()?;
+        let auth = cfg
+            .auth
+            .as_ref()
+            .map(|a| {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(a);
+                HeaderValue::try_from(format!("Basic {encoded}")).map(|mut v| {
+                    v.set_sensitive(true);
+                    v
+                })
+            })
+            .transpose()
+            .map_err(|e| invalid("auth", e.to_string()))?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            name,
+            host: cfg.host.as_ref().map(|h| h.to_ascii_lowercase()),
+            balancer,
+            forward,
+            client,
+            headers,
+            response_headers,
+            auth,
+        })
+    }
+
+    /// Whether a request for `path` on `host` (port already removed) belongs to this route.
+    pub fn matches(&self, path: &str, host: Option<&str>) -> bool {
+        if !path_matches(&self.cfg.path_prefix, path) {
+            return false;
+        }
+        let Some(pattern) = &self.host else {
+            return true;
+        };
+        let Some(host) = host else {
+            return false;
+        };
+        let host = host.to_ascii_lowercase();
+        match pattern.strip_prefix("*.") {
+            Some(suffix) => host
+                .strip_suffix(suffix)
+                .is_some_and(|rest| rest.len() > 1 && rest.ends_with('.')),
+            None => host == *pattern,
+        }
+    }
+
+    /// The path rules of this route.
+    pub fn path_rules(&self) -> PathRules<'_> {
+        PathRules {
+            prefix: &self.cfg.path_prefix,
+            strip_prefix: self.cfg.strip_prefix,
+            ignore_path: self.cfg.ignore_path,
+            prepend_path: self.cfg.prepend_path,
+        }
+    }
+
+    /// `proxy_timeout_ms` as a duration (`None` when off).
+    pub fn proxy_timeout(&self) -> Option<Duration> {
+        (self.cfg.proxy_timeout_ms > 0).then(|| Duration::from_millis(self.cfg.proxy_timeout_ms))
+    }
+
+    /// `timeout_ms` as a duration (`None` when off).
+    pub fn client_timeout(&self) -> Option<Duration> {
+        (self.cfg.timeout_ms > 0).then(|| Duration::from_millis(self.cfg.timeout_ms))
+    }
+}
