@@ -761,9 +761,17 @@ struct RawCommand<'a> {
     target: Option<RawPeer>,
     request: Option<RawRequest>,
     channels: Option<Vec<String>>,
+    /// `null` is kept as `Some(Null)`, so a command round-trips exactly.
+    #[serde(default, deserialize_with = "present")]
     data: Option<serde_json::Value>,
     #[serde(rename = "isRawData")]
     is_raw_data: Option<bool>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(deserializer).map(Some)
 }
 
 #[derive(Deserialize)]

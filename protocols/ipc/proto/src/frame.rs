@@ -288,15 +288,15 @@ pub fn check_frame(buf: &[u8], max_frame: usize) -> Result<FrameStatus, FrameErr
 ///
 /// Returns `Ok(None)` while the frame is incomplete (nothing is consumed), the frame as a
 /// zero-copy [`Bytes`] once it is whole, or a [`FrameError`] after which the stream is
-/// unusable. When the frame is incomplete the buffer's capacity is grown to hold it, which
-/// is bounded by `max_frame`.
+/// unusable.
+///
+/// Nothing is reserved for an announced frame: a peer that sends only headers costs only
+/// what it sent. A reader that wants to pre-size its buffer can use the `needed` hint of
+/// [`check_frame`], which never exceeds `max_frame`.
 pub fn decode_frame(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Bytes>, FrameError> {
     match check_frame(buf, max_frame)? {
         FrameStatus::Complete { len } => Ok(Some(buf.split_to(len).freeze())),
-        FrameStatus::Incomplete { needed } => {
-            buf.reserve(needed.saturating_sub(buf.len()));
-            Ok(None)
-        }
+        FrameStatus::Incomplete { .. } => Ok(None),
     }
 }
 

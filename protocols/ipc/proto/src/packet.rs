@@ -329,9 +329,9 @@ impl PacketCodec {
 
     /// Splits the next packet off `buf`.
     ///
-    /// `Ok(None)`: more bytes are needed (nothing consumed; the buffer's capacity is grown
-    /// to the announced frame size, never beyond the limit). `Ok(Some(packet))`: one frame
-    /// was consumed. `Err(e)`: if [`PacketError::is_stream_fatal`], close the connection;
+    /// `Ok(None)`: more bytes are needed (nothing consumed, nothing reserved; see
+    /// [`crate::frame::check_frame`] for a sizing hint). `Ok(Some(packet))`: one frame was
+    /// consumed. `Err(e)`: if [`PacketError::is_stream_fatal`], close the connection;
     /// otherwise the bad frame was consumed and decoding can go on.
     pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Packet>, PacketError> {
         match decode_frame(buf, self.max_frame)? {

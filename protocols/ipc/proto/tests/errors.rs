@@ -88,6 +88,21 @@ fn declared_four_gigabytes_is_rejected_from_the_six_byte_header() {
 }
 
 #[test]
+fn an_announced_frame_reserves_nothing() {
+    // 10 MiB announced, within the limit: incomplete, and the buffer does not grow.
+    let mut buf = BytesMut::with_capacity(16);
+    buf.extend_from_slice(b"[B\x00\x00\xa0\x00");
+    assert!(matches!(PacketCodec::default().decode(&mut buf), Ok(None)));
+    assert!(buf.capacity() < 1024);
+    assert_eq!(
+        check_frame(&buf, 16 << 20),
+        Ok(FrameStatus::Incomplete {
+            needed: (10 << 20) + 7
+        })
+    );
+}
+
+#[test]
 fn the_limit_is_inclusive() {
     let han = hex(HAN);
     assert_eq!(
