@@ -384,28 +384,32 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn undefined_args_are_empty_and_scalars_are_rejected() {
+    /// A 2-element packet whose element 1 is `second` instead of an args array.
+    fn with_second_element(second: &Value) -> Packet {
         let command = Command::send("c", Peer::node("p", "n"));
-        let mut dst = BytesMut::new();
-        encode_command(&command, &mut dst).unwrap();
-        // Rewrite as a 2-element packet whose element 1 is `undefined` (what LOGRT sends).
-        let json = Packet::parse(dst.clone().freeze())
-            .unwrap()
-            .header_json()
-            .to_vec();
         let mut frame = BytesMut::new();
         let outer = begin_dynamic(&mut frame, b'A');
         frame.put_u32_le(2);
-        crate::value::Value::Json(
-            crate::json::JsonText::new(String::from_utf8(json).unwrap()).unwrap(),
-        )
-        .encode(&mut frame)
-        .unwrap();
-        Value::Undefined.encode(&mut frame).unwrap();
+        Value::Json(crate::json::JsonText::new(command.to_json_text()).unwrap())
+            .encode(&mut frame)
+            .unwrap();
+        second.encode(&mut frame).unwrap();
         end_dynamic(&mut frame, outer).unwrap();
-        let packet = Packet::parse(frame.freeze()).unwrap();
+        Packet::parse(frame.freeze()).unwrap()
+    }
+
+    #[test]
+    fn undefined_args_are_empty_and_scalars_are_rejected() {
+        // `[o, U]` is what a client sends for a message posted without args (LOGRT).
+        let packet = with_second_element(&Value::Undefined);
         assert_eq!(packet.args().unwrap(), Vec::<Value>::new());
         assert_eq!(packet.args_tag(), Some(TypeTag::Undefined));
+
+        let packet = with_second_element(&Value::from("x"));
+        assert_eq!(packet.args_tag(), Some(TypeTag::String));
+        assert_eq!(
+            packet.args().unwrap_err(),
+            PacketError::ArgsNotArray(TypeTag::String)
+        );
     }
 }
