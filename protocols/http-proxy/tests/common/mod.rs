@@ -475,10 +475,26 @@ pub async fn dead_addr() -> SocketAddr {
 pub struct NodeUpstream {
     /// Its address.
     pub addr: SocketAddr,
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
+    events: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 }
 
 impl NodeUpstream {
+    /// The next event line the upstream printed (see `x-test-announce`), failing after [`WAIT`].
+    pub async fn next_event(&mut self) -> Value {
+        let line = tokio::time::timeout(WAIT, self.events.next_line())
+            .await
+            .expect("node event in time")
+            .expect("read node stdout")
+            .expect("node still running");
+        serde_json::from_str(&line).expect("node events are JSON")
+    }
+
+    /// Kills the Node process (SIGKILL): every connection to it drops at once.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("kill node");
+    }
+
     /// `http://<addr>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -503,11 +519,12 @@ pub async fn start_node() -> NodeUpstream {
         .spawn()
         .expect("`node` must be on PATH to run the Node upstream tests");
     let stdout = child.stdout.take().expect("stdout piped");
-    let mut line = String::new();
-    tokio::time::timeout(WAIT, BufReader::new(stdout).read_line(&mut line))
+    let mut events = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(WAIT, events.next_line())
         .await
         .expect("node upstream started in time")
-        .expect("read node stdout");
+        .expect("read node stdout")
+        .expect("node printed its port");
     let v: Value = serde_json::from_str(&line).expect("node prints {\"port\":N}");
     let port = v["port"]
         .as_u64()
@@ -515,7 +532,8 @@ pub async fn start_node() -> NodeUpstream {
         .expect("port");
     NodeUpstream {
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        _child: child,
+        child,
+        events,
     }
 }
 
@@ -598,4 +616,91 @@ pub async fn get_with(url: &str, headers: &[(&str, &str)]) -> Got {
         b = b.header(*k, *v);
     }
     send(b.body(empty()).expect("request")).await
+}
+
+/// A streaming request body fed through a channel; returns the sender.
+pub fn channel_body() -> (
+    mpsc::Sender<Result<http_body::Frame<Bytes>, BoxError>>,
+    TestBody,
+) {
+    let (tx, rx) = mpsc::channel(4);
+    let stream = tokio_stream_like(rx);
+    (tx, stream)
+}
+
+fn tokio_stream_like(rx: mpsc::Receiver<Result<http_body::Frame<Bytes>, BoxError>>) -> TestBody {
+    struct ChannelBody(mpsc::Receiver<Result<http_body::Frame<Bytes>, BoxError>>);
+    impl http_body::Body for ChannelBody {
+        type Data = Bytes;
+        type Error = BoxError;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+            self.0.poll_recv(cx)
+        }
+    }
+    ChannelBody(rx).boxed()
+}
+
+/// Sends one data frame on a channel body.
+pub async fn push(
+    tx: &mpsc::Sender<Result<http_body::Frame<Bytes>, BoxError>>,
+    data: impl Into<Bytes>,
+) {
+    tx.send(Ok(http_body::Frame::data(data.into())))
+        .await
+        .expect("body receiver alive");
+}
+
+/// A deterministic test payload of `len` bytes.
+pub fn pattern(len: usize) -> Bytes {
+    (0..len)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// Raw HTTP/1.1 on one TCP connection: sends `request` and reads one response (status,
+/// body), keeping the connection for the next call.
+pub async fn raw_exchange(stream: &mut tokio::net::TcpStream, request: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = tokio::time::timeout(WAIT, stream.read(&mut chunk))
+            .await
+            .expect("read in time")
+            .expect("read");
+        assert!(
+            n > 0,
+            "connection closed before a response head: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let status = head[9..12].parse().expect("status code");
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .expect("content-length in the test response");
+    while buf.len() < head_end + len {
+        let n = tokio::time::timeout(WAIT, stream.read(&mut chunk))
+            .await
+            .expect("read in time")
+            .expect("read");
+        assert!(n > 0, "connection closed mid-body");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = String::from_utf8_lossy(&buf[head_end..head_end + len]).into_owned();
+    (status, body)
 }

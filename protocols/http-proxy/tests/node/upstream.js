@@ -12,6 +12,7 @@
 //   x-test-die: before          destroy the socket after reading the body, before answering
 //   x-test-die: mid             send headers and part of the body, then destroy the socket
 //   x-test-echo-body: 1         stream the request body straight back (chunked) as it arrives
+//   x-test-announce: 1          print {"event":"request","url":...} on stdout when it arrives
 // GET /__ws_closes answers the close codes the ws server received from clients.
 //
 // WebSocket: echoes text and binary messages. A text message "close:CODE:REASON" makes the
@@ -26,6 +27,9 @@ const server = http.createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify(closes));
     return;
+  }
+  if (req.headers['x-test-announce']) {
+    process.stdout.write(JSON.stringify({ event: 'request', url: req.url }) + '\n');
   }
   if (req.headers['x-test-echo-body']) {
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -80,6 +84,7 @@ const server = http.createServer((req, res) => {
         method: req.method,
         url: req.url,
         httpVersion: req.httpVersion,
+        remotePort: req.socket.remotePort,
         headers: h,
         rawHeaders: req.rawHeaders,
         bodyLength: length,
