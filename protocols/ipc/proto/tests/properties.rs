@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use serde_json::Value as Json;
-use support::{PACKETS, hex};
+use support::{PACKETS, hex, js_writer};
 use switchboard_ipc_proto::{
     Command, CommandKind, FrameStatus, JsonText, Packet, PacketCodec, Payload, Peer, ProcessType,
     Request, RequestId, TypedArray, TypedArrayKind, Value, check_frame, decode_frame,
@@ -138,10 +138,11 @@ fn arb_packet() -> impl Strategy<Value = Packet> {
     })
 }
 
-/// The captured packets plus generated ones.
+/// The captured packets, packets of the JS writer, and generated ones.
 fn arb_frame_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         proptest::sample::select(PACKETS.to_vec()).prop_map(|(_, h)| hex(h)),
+        proptest::sample::select(js_writer::STRICT.to_vec()).prop_map(hex),
         arb_packet().prop_map(|p| p.frame().to_vec()),
     ]
 }

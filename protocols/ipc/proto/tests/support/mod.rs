@@ -1,11 +1,14 @@
 //! Byte captures of real electron-common-ipc 16.0.4 traffic, from
 //! `shared/reference/ipc-bus-wire.md` §3 (Node broker on 127.0.0.1; A = "peerA", the
 //! responder, on conn1; B = "peerB", the requester, on conn2), as hex with whitespace.
+//! [`js_writer`] holds packets written by the upstream JS library itself.
 
 #![allow(
     dead_code,
     reason = "shared by several test crates, each using a subset"
 )]
+
+pub mod js_writer;
 
 /// Decodes whitespace-separated hex.
 pub fn hex(text: &str) -> Vec<u8> {
