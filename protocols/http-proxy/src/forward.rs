@@ -73,11 +73,7 @@ impl Attempt<'_> {
         };
         match result {
             Ok(mut resp) => {
-                self.inner
-                    .metrics
-                    .upstream_latency
-                    .with_label_values(&[&route.name])
-                    .observe(sent.elapsed().as_secs_f64());
+                route.upstream_latency.observe(sent.elapsed().as_secs_f64());
                 route.balancer.success(idx);
                 let upgrade = if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
                     match client_upgrade.take() {

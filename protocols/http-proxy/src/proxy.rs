@@ -215,6 +215,12 @@ impl Proxy {
         host: Option<String>,
     ) -> Result<Forwarded, (ForwardError, Option<String>)> {
         let cfg = &route.cfg;
+        if req.method() == Method::CONNECT {
+            return Err((
+                ForwardError::BadRequest("CONNECT is not proxied".to_owned()),
+                None,
+            ));
+        }
         if cfg.max_body_bytes > 0
             && let Some(len) = content_length(req.headers())
             && len > cfg.max_body_bytes
@@ -227,10 +233,10 @@ impl Proxy {
             None
         };
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let body_empty = body.is_end_stream();
 
-        let mut out = parts.headers.clone();
+        let mut out = std::mem::take(&mut parts.headers);
         headers::strip_hop_by_hop(&mut out);
         out.remove(header::EXPECT);
         if (parts.method == Method::DELETE || parts.method == Method::OPTIONS)

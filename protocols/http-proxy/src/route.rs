@@ -7,6 +7,7 @@ use base64::Engine as _;
 use http::{HeaderName, HeaderValue};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use prometheus::Histogram;
 
 use crate::balance::Balancer;
 use crate::body::UpstreamBody;
@@ -40,6 +41,8 @@ pub(crate) struct Route {
     pub response_headers: Vec<(HeaderName, Option<HeaderValue>)>,
     /// `auth` as an `Authorization: Basic` value.
     pub auth: Option<HeaderValue>,
+    /// This route's `switchboard_proxy_upstream_duration_seconds` series.
+    pub upstream_latency: Histogram,
 }
 
 impl Route {
@@ -73,6 +76,7 @@ impl Route {
             .pool_max_idle_per_host(proxy.pool_max_idle_per_host)
             .retry_canceled_requests(true)
             .build(connector);
+        let upstream_latency = metrics.upstream_latency.with_label_values(&[&name]);
         let balancer = Balancer::new(
             &name,
             urls,
@@ -120,6 +124,7 @@ impl Route {
             headers,
             response_headers,
             auth,
+            upstream_latency,
         })
     }
 

@@ -572,3 +572,34 @@ async fn upgrade_is_stripped_when_ws_is_off() {
     assert!(got.upstream_header("upgrade").is_none());
     assert!(got.upstream_header("connection").is_none());
 }
+
+#[tokio::test]
+async fn http2_client_is_forwarded_as_http11_with_host_from_authority() {
+    let up = start_axum("a").await;
+    let mut r = route(&[&up.url()]);
+    r.xfwd = true;
+    let p = start_proxy(config(vec![r])).await;
+    let h2: hyper_util::client::legacy::Client<_, TestBody> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .http2_only(true)
+            .build_http();
+    let req = Request::post(p.url("/h2?x=1"))
+        .header("te", "trailers")
+        .body(full("over h2"))
+        .unwrap();
+    let resp = tokio::time::timeout(WAIT, h2.request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers().get("connection").is_none());
+    use http_body_util::BodyExt as _;
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let echo: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echo["version"], "HTTP/1.1");
+    assert_eq!(echo["url"], "/h2?x=1");
+    assert_eq!(echo["body"], "over h2");
+    assert_eq!(echo["headers"]["host"], p.addr.to_string());
+    assert_eq!(echo["headers"]["x-forwarded-host"], p.addr.to_string());
+}
