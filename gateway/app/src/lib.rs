@@ -1,4 +1,34 @@
-//! The switchboard gateway
+//! switchboard: one realtime gateway for browsers (Engine.IO), devices (MQTT) and desktop apps (the
+//! electron-common-ipc bus), all on one topic space, with an HTTP reverse proxy in front.
+//!
+//! The binary's `main` only calls [`cli::main`]; everything else is a library so that tests start
+//! real gateways in-process through [`run`] or [`Gateway`].
 //!
 //! # Layout
-//! Placeholder until its issue lands.
+//! - [`cli`]: command line (`switchboard`, `check-config`, `print-config`) and exit codes.
+//! - [`gateway`]: the composition root: [`Gateway::bind`] validates and binds everything,
+//!   [`Gateway::serve`] runs and shuts down; [`run`] does both.
+//! - [`serve`]: the HTTP accept loop (limits, TLS, HTTP/1.1 + HTTP/2, upgrades, graceful close).
+//! - [`front`]: the public front's router; [`front::redirect`] for HTTP → HTTPS.
+//! - [`admin`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`telemetry`]: logs, OTLP traces, the metrics registry.
+//! - [`tls`]: rustls certificates, reloadable.
+//! - [`reload`]: SIGHUP handling.
+//! - [`shutdown`]: signals, readiness, the [`shutdown::Lifecycle`] every service takes part in.
+//! - [`error`]: [`RunError`] and exit codes.
+
+pub mod admin;
+pub mod cli;
+pub mod error;
+pub mod front;
+pub mod gateway;
+pub mod reload;
+pub mod serve;
+pub mod shutdown;
+pub mod telemetry;
+pub mod tls;
+
+pub use error::RunError;
+pub use gateway::{Addresses, Gateway, run};
+pub use switchboard_config as config;
+pub use switchboard_fabric as fabric;

@@ -1,4 +1,8 @@
-//! Engine.IO server for switchboard
+//! The Engine.IO server of switchboard (being built; see the Engine.IO issue).
 //!
 //! # Layout
-//! Placeholder until its issue lands.
+//! - [`config`]: the `[engineio]` settings.
+
+pub mod config;
+
+pub use config::EngineIoConfig;

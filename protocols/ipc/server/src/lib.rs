@@ -1,4 +1,9 @@
-//! IPC-bus broker for switchboard
+//! The IPC-bus broker of switchboard, wire-compatible with electron-common-ipc 16 (being built; see
+//! the IPC issue).
 //!
 //! # Layout
-//! Placeholder until its issue lands.
+//! - [`config`]: the `[ipc]` settings.
+
+pub mod config;
+
+pub use config::IpcConfig;

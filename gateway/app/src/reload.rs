@@ -1,0 +1,55 @@
+//! SIGHUP: reload what can change without a restart (TLS certificates; auth files once they exist).
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::tls::ReloadableCert;
+
+/// Everything reloaded on SIGHUP.
+#[derive(Debug, Default)]
+pub struct Reloadables {
+    /// The front's certificate.
+    pub http_cert: Option<Arc<ReloadableCert>>,
+}
+
+impl Reloadables {
+    /// Reloads everything; failures are logged and the previous state stays in use.
+    pub fn reload(&self) {
+        if let Some(c) = &self.http_cert {
+            match c.reload() {
+                Ok(()) => tracing::info!("reloaded the HTTP front's certificate"),
+                Err(e) => tracing::error!(error = %e, "keeping the previous certificate"),
+            }
+        }
+    }
+}
+
+/// Reloads on every SIGHUP until `stop` fires.
+pub async fn run(reloadables: Reloadables, stop: CancellationToken) {
+    #[cfg(unix)]
+    {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload needs a restart");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                r = hup.recv() => {
+                    if r.is_none() { return; }
+                    tracing::info!("SIGHUP received: reloading");
+                    reloadables.reload();
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = reloadables;
+        stop.cancelled().await;
+    }
+}
