@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use prometheus::Registry;
 use switchboard_config::Config;
-use switchboard_fabric::Fabric;
+use switchboard_fabric::{AllowAll, Authorizer, Fabric};
 use tokio::net::TcpListener;
 
 use crate::error::RunError;
@@ -38,6 +38,7 @@ pub struct Gateway {
     config: Config,
     registry: Registry,
     fabric: Fabric,
+    authorizer: Arc<dyn Authorizer>,
     readiness: Readiness,
     addresses: Addresses,
     http: TcpListener,
@@ -88,6 +89,9 @@ impl Gateway {
             .clone()
             .unwrap_or_else(|| format!("{:08x}", rand::random::<u32>()));
         let fabric = Fabric::new(config.fabric.clone(), node_id, &registry)?;
+        // One user and ACL model for every protocol. Until password/ACL files are supported every
+        // client is let in; see the auth issue.
+        let authorizer: Arc<dyn Authorizer> = Arc::new(AllowAll);
 
         let http_cert = match (&config.http.tls_cert, &config.http.tls_key) {
             (Some(c), Some(k)) => Some(Arc::new(ReloadableCert::load("http.tls_cert", c, k)?)),
@@ -113,6 +117,7 @@ impl Gateway {
             config,
             registry,
             fabric,
+            authorizer,
             readiness: Readiness::default(),
             addresses,
             http,
@@ -130,6 +135,11 @@ impl Gateway {
     /// The fabric shared by every protocol.
     pub fn fabric(&self) -> &Fabric {
         &self.fabric
+    }
+
+    /// The authorizer every protocol consults.
+    pub fn authorizer(&self) -> &Arc<dyn Authorizer> {
+        &self.authorizer
     }
 
     /// The metrics registry.
@@ -154,6 +164,7 @@ impl Gateway {
             config,
             registry,
             fabric,
+            authorizer,
             readiness,
             addresses,
             http,
@@ -165,6 +176,7 @@ impl Gateway {
         // The admin server outlives the drain so that probes see "not ready" while it happens.
         let admin_life = Lifecycle::new();
 
+        let _ = &authorizer; // handed to each protocol service as it is mounted below
         let mut endpoints = FrontEndpoints::default();
         let mounts = Vec::new();
         endpoints.paths.sort();
