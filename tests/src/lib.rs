@@ -14,9 +14,11 @@
 //! - [`TestGateway`] / [`GatewayBuilder`] (this file): a gateway on ephemeral ports with a config
 //!   built in code, its addresses, and a shutdown handle.
 //! - [`http`]: a minimal HTTP client for tests.
+//! - [`interop`]: running Node and Python client scripts and reading their JSON output.
 //! - [`wait`]: waiting for a condition without fixed sleeps.
 
 pub mod http;
+pub mod interop;
 pub mod wait;
 
 use std::net::SocketAddr;
