@@ -135,32 +135,39 @@ impl Balancer {
             return None;
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let order = (0..n)
-            .map(|k| (start + k) % n)
-            .filter(|i| !exclude.contains(i));
-        let healthy: Vec<usize> = order
-            .clone()
-            .filter(|&i| self.usable(&self.targets[i]))
-            .collect();
-        let candidates: Vec<usize> = if healthy.is_empty() {
-            let all: Vec<usize> = order.collect();
-            if !all.is_empty() {
-                tracing::debug!(route = %self.route, "every target is ejected; failing open");
+        let chosen = self.choose(start, exclude, true).or_else(|| {
+            let any = self.choose(start, exclude, false);
+            if any.is_some() {
+                tracing::debug!(route = %self.route, "every remaining target is ejected; failing open");
             }
-            all
-        } else {
-            healthy
-        };
-        let chosen = match self.policy {
-            Balance::RoundRobin => candidates.first().copied(),
-            Balance::LeastConnections => candidates
-                .iter()
-                .copied()
-                .min_by_key(|&i| self.targets[i].in_flight.load(Ordering::Relaxed)),
-        }?;
+            any
+        })?;
         let target = &self.targets[chosen];
         target.in_flight.fetch_add(1, Ordering::Relaxed);
         Some((chosen, InFlight(target.clone())))
+    }
+
+    /// One pass over the targets in rotation order starting at `start` (no allocation).
+    fn choose(&self, start: usize, exclude: &[usize], usable_only: bool) -> Option<usize> {
+        let n = self.targets.len();
+        let mut best: Option<(usize, usize)> = None;
+        for k in 0..n {
+            let i = (start.wrapping_add(k)) % n;
+            let t = &self.targets[i];
+            if exclude.contains(&i) || (usable_only && !self.usable(t)) {
+                continue;
+            }
+            match self.policy {
+                Balance::RoundRobin => return Some(i),
+                Balance::LeastConnections => {
+                    let load = t.in_flight.load(Ordering::Relaxed);
+                    if best.is_none_or(|(_, l)| load < l) {
+                        best = Some((i, load));
+                    }
+                }
+            }
+        }
+        best.map(|(i, _)| i)
     }
 
     /// Records a response from target `i`: its failure streak ends.

@@ -603,3 +603,48 @@ async fn http2_client_is_forwarded_as_http11_with_host_from_authority() {
     assert_eq!(echo["headers"]["host"], p.addr.to_string());
     assert_eq!(echo["headers"]["x-forwarded-host"], p.addr.to_string());
 }
+
+#[tokio::test]
+async fn client_info_from_a_tls_front_marks_requests_https() {
+    use std::net::SocketAddr;
+
+    use axum::extract::ConnectInfo;
+    use switchboard_proxy::ClientInfo;
+
+    let up = start_axum("a").await;
+    let mut r = route(&[&up.url()]);
+    r.xfwd = true;
+    let registry = prometheus::Registry::new();
+    let proxy = switchboard_proxy::Proxy::new(&config(vec![r]), &registry).unwrap();
+    // What a TLS-terminating front does: tell the proxy the connection was TLS.
+    let app = axum::Router::new()
+        .fallback_service(proxy)
+        .layer(axum::middleware::map_request(
+            |mut req: axum::extract::Request| async move {
+                let addr = req
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0);
+                req.extensions_mut().insert(ClientInfo { addr, tls: true });
+                req
+            },
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let got = get_with(&format!("http://{addr}/"), &[("host", "secure.example")]).await;
+    assert_eq!(got.upstream_header("x-forwarded-proto").unwrap(), "https");
+    assert_eq!(got.upstream_header("x-forwarded-port").unwrap(), "443");
+    assert_eq!(got.upstream_header("x-forwarded-for").unwrap(), "127.0.0.1");
+    assert_eq!(
+        got.upstream_header("forwarded").unwrap(),
+        "for=127.0.0.1;host=secure.example;proto=https"
+    );
+    server.abort();
+}
