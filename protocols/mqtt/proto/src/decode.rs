@@ -50,6 +50,7 @@ impl FixedHeader {
     /// only CONNECT may come first), the flag nibble (including QoS 3 and DUP on QoS 0 for
     /// PUBLISH), the remaining length encoding, and `max_packet_size` against the whole
     /// packet. `Ok(None)` means more bytes are needed to finish the header.
+    #[inline]
     pub fn parse(
         buf: &[u8],
         version: Option<ProtocolVersion>,
@@ -223,6 +224,7 @@ fn needs_frame(header: &FixedHeader, version: Option<ProtocolVersion>) -> bool {
     }
 }
 
+#[inline]
 fn decode_inner(
     buf: &mut BytesMut,
     version: Option<ProtocolVersion>,
@@ -262,6 +264,7 @@ fn decode_inner(
     }
 }
 
+#[inline]
 fn decode_body(
     r: &mut Reader<'_>,
     header: &FixedHeader,

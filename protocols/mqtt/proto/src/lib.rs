@@ -42,7 +42,8 @@
 //! - `topic`: [`TopicName`] and [`TopicFilter`] with the wildcard and `$share/` rules.
 //! - `property`: the MQTT 5 property table ([`PropertyId`]: type, allowed packets,
 //!   repeatability) and shared value types ([`UserProperty`], [`SubscriptionId`],
-//!   [`PayloadFormat`]).
+//!   [`PayloadFormat`]). Each packet's property struct lives with its packet; PUBLISH keeps
+//!   its application metadata in an `Arc` ([`PublishMetadata`]) so fan-out shares it.
 //! - `wire` (private): integers, variable byte integers, length-prefixed fields, the
 //!   bounds-checked reader.
 //! - [`packet`]: [`Packet`] and one module per control packet (`connect`, `connack`,
@@ -66,9 +67,9 @@ pub use crate::error::{DecodeError, EncodeError};
 pub use crate::packet::{
     AckProperties, Auth, AuthProperties, ConnAck, ConnAckProperties, Connect, ConnectProperties,
     Disconnect, DisconnectProperties, Packet, PingReq, PingResp, PubAck, PubComp, PubRec, PubRel,
-    Publish, PublishProperties, QosPid, RetainHandling, SubAck, Subscribe, SubscribeProperties,
-    Subscription, SubscriptionOptions, UnsubAck, Unsubscribe, UnsubscribeProperties, Will,
-    WillProperties,
+    Publish, PublishMetadata, PublishProperties, QosPid, RetainHandling, SubAck, Subscribe,
+    SubscribeProperties, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe,
+    UnsubscribeProperties, Will, WillProperties,
 };
 pub use crate::property::{
     ALL_PROPERTY_IDS, PayloadFormat, PropertyContext, PropertyId, PropertyType, SubscriptionId,

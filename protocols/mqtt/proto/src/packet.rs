@@ -42,7 +42,7 @@ pub use self::disconnect::{Disconnect, DisconnectProperties};
 pub use self::ping::{PingReq, PingResp};
 pub use self::puback::PubAck;
 pub use self::pubcomp::PubComp;
-pub use self::publish::{Publish, PublishProperties, QosPid};
+pub use self::publish::{Publish, PublishMetadata, PublishProperties, QosPid};
 pub use self::pubrec::PubRec;
 pub use self::pubrel::PubRel;
 pub use self::suback::SubAck;

@@ -90,7 +90,7 @@ pub(crate) fn put_bin(buf: &mut BytesMut, b: &[u8]) {
     buf.put_slice(b);
 }
 
-/// Writes a fixed header and checks the remaining length against the protocol maximum.
+/// Writes a fixed header (the remaining length was checked by [`packet_len`]).
 pub(crate) fn put_fixed_header(buf: &mut BytesMut, first: u8, remaining: usize) {
     buf.put_u8(first);
     put_var_int(buf, remaining);

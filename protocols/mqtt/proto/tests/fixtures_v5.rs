@@ -4,14 +4,15 @@
 mod common;
 
 use std::num::{NonZeroU16, NonZeroU32};
+use std::sync::Arc;
 
 use common::*;
 use switchboard_mqtt_proto::{
     AckProperties, Auth, AuthProperties, ConnAck, ConnAckProperties, Connect, ConnectProperties,
     Disconnect, DisconnectProperties, Packet, PayloadFormat, PubAck, PubComp, PubRec, PubRel,
-    Publish, PublishProperties, QoS, QosPid, ReasonCode, RetainHandling, SubAck, Subscribe,
-    SubscribeProperties, Subscription, SubscriptionId, SubscriptionOptions, UnsubAck, Unsubscribe,
-    UnsubscribeProperties, UserProperty, Will, WillProperties,
+    Publish, PublishMetadata, PublishProperties, QoS, QosPid, ReasonCode, RetainHandling, SubAck,
+    Subscribe, SubscribeProperties, Subscription, SubscriptionId, SubscriptionOptions, UnsubAck,
+    Unsubscribe, UnsubscribeProperties, UserProperty, Will, WillProperties,
 };
 
 fn user(k: &str, v: &str) -> UserProperty {
@@ -191,15 +192,17 @@ fn publish_with_every_publish_property() {
         properties: PublishProperties {
             payload_format_indicator: Some(PayloadFormat::Utf8),
             message_expiry_interval: Some(10),
-            content_type: Some(s("json")),
-            response_topic: Some(topic("r/1")),
-            correlation_data: Some(b(&[1, 2])),
             subscription_identifiers: [5, 128]
                 .into_iter()
                 .map(|i| SubscriptionId::new(i).expect("valid"))
                 .collect(),
             topic_alias: NonZeroU16::new(2),
-            user_properties: vec![user("a", "b"), user("a", "c")],
+            metadata: Some(Arc::new(PublishMetadata {
+                content_type: Some(s("json")),
+                response_topic: Some(topic("r/1")),
+                correlation_data: Some(b(&[1, 2])),
+                user_properties: vec![user("a", "b"), user("a", "c")],
+            })),
         },
         ..Publish::new(topic("a/b"), b(b"hi"))
     };
@@ -503,7 +506,10 @@ fn publish_head_plus_payload_equals_the_whole_packet() {
     let publish = Publish {
         qos_pid: QosPid::ExactlyOnce(pid(3)),
         properties: PublishProperties {
-            content_type: Some(s("text/plain")),
+            metadata: Some(Arc::new(PublishMetadata {
+                content_type: Some(s("text/plain")),
+                ..PublishMetadata::default()
+            })),
             ..PublishProperties::default()
         },
         ..Publish::new(topic("a/b"), bytes::Bytes::from(vec![7u8; 300]))

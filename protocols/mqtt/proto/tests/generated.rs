@@ -20,10 +20,10 @@ use proptest::sample::select;
 use switchboard_mqtt_proto::{
     ALL_REASON_CODES, AckProperties, Auth, AuthProperties, ConnAck, ConnAckProperties, Connect,
     ConnectProperties, Disconnect, DisconnectProperties, MqttString, Packet, PacketId, PacketType,
-    PayloadFormat, ProtocolVersion, PubAck, PubComp, PubRec, PubRel, Publish, PublishProperties,
-    QoS, QosPid, ReasonCode, RetainHandling, SubAck, Subscribe, SubscribeProperties, Subscription,
-    SubscriptionId, SubscriptionOptions, TopicFilter, TopicName, UnsubAck, Unsubscribe,
-    UnsubscribeProperties, UserProperty, Will, WillProperties,
+    PayloadFormat, ProtocolVersion, PubAck, PubComp, PubRec, PubRel, Publish, PublishMetadata,
+    PublishProperties, QoS, QosPid, ReasonCode, RetainHandling, SubAck, Subscribe,
+    SubscribeProperties, Subscription, SubscriptionId, SubscriptionOptions, TopicFilter, TopicName,
+    UnsubAck, Unsubscribe, UnsubscribeProperties, UserProperty, Will, WillProperties,
 };
 
 // ---- strategies -----------------------------------------------------------------------
@@ -289,15 +289,19 @@ fn publish_properties() -> impl Strategy<Value = PublishProperties> {
     )
         .prop_map(
             |(format, expiry, content, response, correlation, ids, alias, users)| {
-                PublishProperties {
-                    payload_format_indicator: format,
-                    message_expiry_interval: expiry,
+                let metadata = PublishMetadata {
                     content_type: content,
                     response_topic: response,
                     correlation_data: correlation,
+                    user_properties: users,
+                };
+                PublishProperties {
+                    payload_format_indicator: format,
+                    message_expiry_interval: expiry,
                     subscription_identifiers: ids.into_iter().collect(),
                     topic_alias: alias,
-                    user_properties: users,
+                    // Decoding yields `None` rather than empty metadata.
+                    metadata: (!metadata.is_empty()).then(|| metadata.into()),
                 }
             },
         )

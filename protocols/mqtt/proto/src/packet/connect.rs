@@ -2,8 +2,9 @@
 //!
 //! Layout: fixed header `0x10`, remaining length; variable header = protocol name
 //! (`"MQTT"`, or `"MQIsdp"` for 3.1), protocol level (3, 4 or 5), connect flags, keep alive
-//! (2 bytes), MQTT 5 properties; payload = client identifier, [MQTT 5 Will Properties, Will
-//! Topic, Will Payload], [User Name], [Password].
+//! (2 bytes), MQTT 5 properties; payload = client identifier, then (with the will flag) the
+//! MQTT 5 Will Properties, Will Topic and Will Payload, then the User Name and the Password
+//! when their flags are set.
 //!
 //! Connect flags: bit 7 user name, bit 6 password, bit 5 will retain, bits 4-3 will QoS,
 //! bit 2 will flag, bit 1 clean start (clean session before 5.0), bit 0 reserved (must be 0).

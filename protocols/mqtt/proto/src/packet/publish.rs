@@ -7,6 +7,7 @@
 //! Decoding shares the received buffer: topic, properties and payload are slices of it.
 
 use std::num::NonZeroU16;
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use smallvec::SmallVec;
@@ -115,6 +116,7 @@ impl Publish {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn decode(
         r: &mut Reader<'_>,
         v: ProtocolVersion,
@@ -195,31 +197,83 @@ impl Encode for Publish {
 encode_api!(Publish);
 
 /// PUBLISH properties (MQTT 5, §3.3.2.3).
+///
+/// The properties a broker changes per delivery (expiry, alias, subscription identifiers)
+/// are inline; the application metadata it forwards unchanged (content type, response topic,
+/// correlation data, user properties) sits behind an `Arc` in [`PublishProperties::metadata`],
+/// so fan-out shares it instead of copying it, and a PUBLISH stays small to move.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PublishProperties {
     /// 0x01 Payload Format Indicator.
     pub payload_format_indicator: Option<PayloadFormat>,
     /// 0x02 Message Expiry Interval in seconds.
     pub message_expiry_interval: Option<u32>,
+    /// 0x23 Topic Alias.
+    pub topic_alias: Option<NonZeroU16>,
+    /// 0x0B Subscription Identifiers of the matching subscriptions (server to client only;
+    /// two fit without allocating).
+    pub subscription_identifiers: SmallVec<[SubscriptionId; 2]>,
+    /// Content Type, Response Topic, Correlation Data and User Properties; `None` when the
+    /// packet has none of them (decoding never yields an empty one).
+    pub metadata: Option<Arc<PublishMetadata>>,
+}
+
+/// The application metadata of a PUBLISH (MQTT 5), shared between copies of a message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishMetadata {
     /// 0x03 Content Type.
     pub content_type: Option<MqttString>,
     /// 0x08 Response Topic (a topic name: no wildcards).
     pub response_topic: Option<TopicName>,
     /// 0x09 Correlation Data.
     pub correlation_data: Option<Bytes>,
-    /// 0x0B Subscription Identifiers of the matching subscriptions (server to client only;
-    /// two fit without allocating).
-    pub subscription_identifiers: SmallVec<[SubscriptionId; 2]>,
-    /// 0x23 Topic Alias.
-    pub topic_alias: Option<NonZeroU16>,
     /// 0x26 User Properties, in order.
     pub user_properties: Vec<UserProperty>,
+}
+
+impl PublishMetadata {
+    /// True when no field is set.
+    pub fn is_empty(&self) -> bool {
+        self.content_type.is_none()
+            && self.response_topic.is_none()
+            && self.correlation_data.is_none()
+            && self.user_properties.is_empty()
+    }
 }
 
 impl PublishProperties {
     /// True when no property is set.
     pub fn is_empty(&self) -> bool {
-        *self == Self::default()
+        self.payload_format_indicator.is_none()
+            && self.message_expiry_interval.is_none()
+            && self.topic_alias.is_none()
+            && self.subscription_identifiers.is_empty()
+            && self.metadata.as_ref().is_none_or(|m| m.is_empty())
+    }
+
+    /// The Content Type, if any.
+    pub fn content_type(&self) -> Option<&MqttString> {
+        self.metadata.as_ref()?.content_type.as_ref()
+    }
+
+    /// The Response Topic, if any.
+    pub fn response_topic(&self) -> Option<&TopicName> {
+        self.metadata.as_ref()?.response_topic.as_ref()
+    }
+
+    /// The Correlation Data, if any.
+    pub fn correlation_data(&self) -> Option<&Bytes> {
+        self.metadata.as_ref()?.correlation_data.as_ref()
+    }
+
+    /// The User Properties, in order.
+    pub fn user_properties(&self) -> &[UserProperty] {
+        self.metadata.as_ref().map_or(&[], |m| &m.user_properties)
+    }
+
+    /// Mutable access to the metadata, creating it, or copying it if it is shared.
+    pub fn metadata_mut(&mut self) -> &mut PublishMetadata {
+        Arc::make_mut(self.metadata.get_or_insert_with(Arc::default))
     }
 }
 
@@ -231,15 +285,17 @@ impl PropertySet for PublishProperties {
                 self.payload_format_indicator = Some(take::payload_format(id, v)?);
             }
             P::MessageExpiryInterval => self.message_expiry_interval = Some(take::u32(id, v)?),
-            P::ContentType => self.content_type = Some(take::string(id, v)?),
-            P::ResponseTopic => self.response_topic = Some(response_topic(id, v)?),
-            P::CorrelationData => self.correlation_data = Some(take::binary(id, v)?),
+            P::ContentType => self.metadata_mut().content_type = Some(take::string(id, v)?),
+            P::ResponseTopic => self.metadata_mut().response_topic = Some(response_topic(id, v)?),
+            P::CorrelationData => {
+                self.metadata_mut().correlation_data = Some(take::binary(id, v)?);
+            }
             P::SubscriptionIdentifier => {
                 self.subscription_identifiers
                     .push(take::subscription_id(id, v)?);
             }
             P::TopicAlias => self.topic_alias = Some(take::nonzero_u16(id, v)?),
-            P::UserProperty => self.user_properties.push(take::pair(id, v)?),
+            P::UserProperty => self.metadata_mut().user_properties.push(take::pair(id, v)?),
             _ => return Err(DecodeError::PropertyNotAllowed(id)),
         }
         Ok(())
@@ -247,39 +303,81 @@ impl PropertySet for PublishProperties {
 
     fn body_len(&self) -> Result<usize, EncodeError> {
         use property::len;
-        Ok(len::byte(&self.payload_format_indicator)
+        let mut n = len::byte(&self.payload_format_indicator)
             + len::four(&self.message_expiry_interval)
-            + len::string(&self.content_type)
-            + self
-                .response_topic
-                .as_ref()
-                .map_or(0, |t| 1 + wire::str_len(t))
-            + len::binary(&self.correlation_data, "correlation data")?
             + self
                 .subscription_identifiers
                 .iter()
                 .map(|s| len::var_int(s.get()))
                 .sum::<usize>()
-            + len::two(&self.topic_alias)
-            + len::users(&self.user_properties))
+            + len::two(&self.topic_alias);
+        if let Some(m) = &self.metadata {
+            n += len::string(&m.content_type)
+                + m.response_topic
+                    .as_ref()
+                    .map_or(0, |t| 1 + wire::str_len(t))
+                + len::binary(&m.correlation_data, "correlation data")?
+                + len::users(&m.user_properties);
+        }
+        Ok(n)
     }
 
     fn write(&self, buf: &mut BytesMut) {
         use PropertyId as P;
         use property::put;
+        let m = self.metadata.as_deref();
         put::byte(
             buf,
             P::PayloadFormatIndicator,
             self.payload_format_indicator.map(|f| f as u8),
         );
         put::four(buf, P::MessageExpiryInterval, self.message_expiry_interval);
-        put::string(buf, P::ContentType, &self.content_type);
-        put_topic(buf, P::ResponseTopic, &self.response_topic);
-        put::binary(buf, P::CorrelationData, &self.correlation_data);
+        if let Some(m) = m {
+            put::string(buf, P::ContentType, &m.content_type);
+            put_topic(buf, P::ResponseTopic, &m.response_topic);
+            put::binary(buf, P::CorrelationData, &m.correlation_data);
+        }
         for id in &self.subscription_identifiers {
             put::var_int(buf, P::SubscriptionIdentifier, id.get());
         }
         put::two(buf, P::TopicAlias, self.topic_alias.map(NonZeroU16::get));
-        put::users(buf, &self.user_properties);
+        if let Some(m) = m {
+            put::users(buf, &m.user_properties);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_publish_stays_small_enough_to_move_cheaply() {
+        // Moves of up to 128 bytes compile to a few vector moves; larger ones call memcpy.
+        assert!(
+            std::mem::size_of::<Publish>() <= 120,
+            "{}",
+            std::mem::size_of::<Publish>()
+        );
+        assert!(std::mem::size_of::<crate::Packet>() <= 128);
+    }
+
+    #[test]
+    fn metadata_is_shared_and_copied_on_write() {
+        let mut props = PublishProperties::default();
+        assert!(props.is_empty());
+        assert_eq!(props.user_properties(), &[]);
+        props.metadata_mut().content_type = MqttString::try_from("json").ok();
+        let shared = props.clone();
+        assert!(Arc::ptr_eq(
+            props.metadata.as_ref().expect("set"),
+            shared.metadata.as_ref().expect("set")
+        ));
+        // Changing one copy leaves the other alone.
+        props.metadata_mut().content_type = None;
+        assert_eq!(shared.content_type().map(MqttString::as_str), Some("json"));
+        assert_eq!(props.content_type(), None);
+        // Empty metadata counts as no properties.
+        assert!(props.is_empty());
     }
 }
