@@ -103,8 +103,8 @@ async fn least_connections_avoids_the_busy_target() {
         let got = get_with(&p.url("/quick"), &[]).await;
         assert_eq!(got.json()["name"], "idle");
     }
-    assert_eq!(slow.await.unwrap().status, StatusCode::OK);
     assert_eq!(busy.hits.load(Ordering::Relaxed), 1);
+    slow.abort();
 }
 
 #[tokio::test]
@@ -113,8 +113,8 @@ async fn active_health_checks_take_targets_out_and_back() {
     let b = start_axum("b").await;
     let r = RouteConfig {
         health_path: Some("/health".to_owned()),
-        health_interval_ms: 30,
-        health_timeout_ms: 30,
+        health_interval_ms: 100,
+        health_timeout_ms: 100,
         ..route(&[&a.url(), &b.url()])
     };
     let p = start_proxy(config(vec![r])).await;

@@ -648,3 +648,20 @@ async fn client_info_from_a_tls_front_marks_requests_https() {
     );
     server.abort();
 }
+
+#[tokio::test]
+async fn http10_client_without_host_is_served() {
+    let up = start_axum("a").await;
+    let p = start_proxy(config(vec![route(&[&up.url()])])).await;
+    let mut conn = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    let (status, body) = raw_exchange(&mut conn, "GET /old?x=1 HTTP/1.0\r\n\r\n").await;
+    assert_eq!(status, 200);
+    let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["url"], "/old?x=1");
+    assert_eq!(echo["version"], "HTTP/1.1", "upstream hop is HTTP/1.1");
+    assert_eq!(
+        echo["headers"]["host"],
+        up.addr.to_string(),
+        "no client Host: the target's is used"
+    );
+}
