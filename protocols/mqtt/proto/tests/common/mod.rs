@@ -93,3 +93,10 @@ pub fn pid(n: u16) -> PacketId {
 pub fn b(bytes: &'static [u8]) -> Bytes {
     Bytes::from_static(bytes)
 }
+
+/// Expects decoding `bytes` with `version` to fail with `error`, a failure reason code.
+pub fn rejects(version: Option<ProtocolVersion>, bytes: &[u8], error: DecodeError) {
+    let code = error.reason_code();
+    assert_error(version, bytes, error);
+    assert!(code.is_error());
+}
