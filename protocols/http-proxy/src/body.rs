@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use prometheus::IntCounter;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
 
 use crate::balance::InFlight;
 use crate::connector::BoxError;
@@ -65,19 +66,25 @@ impl IdleTimer {
 pub(crate) struct MirrorTx {
     tx: mpsc::Sender<Bytes>,
     aborted: Arc<AtomicBool>,
+    cut: CancellationToken,
 }
 
 impl MirrorTx {
-    /// A connected pair: frames sent here come out of the returned body.
-    pub fn pair() -> (Self, MirrorBody) {
+    /// A connected pair: frames sent here come out of the returned body. The token is
+    /// cancelled when the mirror is cut off, so its request can be abandoned at once (its
+    /// connection may be stuck writing and never poll the body again).
+    pub fn pair() -> (Self, MirrorBody, CancellationToken) {
         let (tx, rx) = mpsc::channel(MIRROR_QUEUE);
         let aborted = Arc::new(AtomicBool::new(false));
+        let cut = CancellationToken::new();
         (
             Self {
                 tx,
                 aborted: aborted.clone(),
+                cut: cut.clone(),
             },
             MirrorBody { rx, aborted },
+            cut,
         )
     }
 
@@ -88,6 +95,7 @@ impl MirrorTx {
             Err(mpsc::error::TrySendError::Closed(_)) => false,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.aborted.store(true, Ordering::Relaxed);
+                self.cut.cancel();
                 false
             }
         }
@@ -95,6 +103,7 @@ impl MirrorTx {
 
     fn abort(self) {
         self.aborted.store(true, Ordering::Relaxed);
+        self.cut.cancel();
     }
 }
 

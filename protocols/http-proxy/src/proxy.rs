@@ -296,6 +296,7 @@ impl Proxy {
                         &parts.uri,
                         &out,
                         wrap(body, None),
+                        None,
                     );
                     let response = Response::builder()
                         .status(StatusCode::OK)
@@ -314,10 +315,11 @@ impl Proxy {
                         &parts.uri,
                         &out,
                         UpstreamBody::Empty,
+                        None,
                     );
                     UpstreamBody::Empty
                 } else {
-                    let (tx, mirrored) = MirrorTx::pair();
+                    let (tx, mirrored, cut) = MirrorTx::pair();
                     self.mirror(
                         route,
                         fwd,
@@ -325,6 +327,7 @@ impl Proxy {
                         &parts.uri,
                         &out,
                         UpstreamBody::Mirror(mirrored),
+                        Some(cut),
                     );
                     wrap(body, Some(tx))
                 }
@@ -387,7 +390,11 @@ impl Proxy {
         }))
     }
 
-    /// Sends a fire-and-forget copy to the `forward` mirror.
+    /// Sends a fire-and-forget copy to the `forward` mirror; `cut` abandons it early.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "private helper; the pieces come from a request already taken apart"
+    )]
     fn mirror(
         &self,
         route: &Arc<Route>,
@@ -396,6 +403,7 @@ impl Proxy {
         uri: &Uri,
         headers: &HeaderMap,
         body: UpstreamBody,
+        cut: Option<CancellationToken>,
     ) {
         let req = crate::forward::build_request(route, fwd, method, uri, headers.clone(), body);
         let req = match req {
@@ -413,11 +421,21 @@ impl Proxy {
             .errors
             .with_label_values(&[&route.name, "forward"]);
         let name = route.name.clone();
+        let cut = cut.unwrap_or_default();
         self.inner.tasks.spawn(async move {
             let sent = client.request(req);
-            let res = match timeout {
-                Some(t) => tokio::time::timeout(t, sent).await.ok(),
-                None => Some(sent.await),
+            let res = tokio::select! {
+                res = async {
+                    match timeout {
+                        Some(t) => tokio::time::timeout(t, sent).await.ok(),
+                        None => Some(sent.await),
+                    }
+                } => res,
+                () = cut.cancelled() => {
+                    errors.inc();
+                    tracing::debug!(route = %name, "mirror fell behind the request; cut off");
+                    return;
+                }
             };
             match res {
                 Some(Ok(resp)) => {

@@ -99,3 +99,35 @@ async fn ten_megabytes_chunked_round_trip() {
     echo_10mb(body, p.url("/big"), &data).await;
     feeder.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_stalled_mirror_is_cut_off_without_slowing_the_request() {
+    let up = start_axum("main").await;
+    // The mirror's handler never reads its body, so its copy backs up.
+    let mirror = start_axum("mirror").await;
+    let r = switchboard_proxy::RouteConfig {
+        forward: Some(format!("{}/hang", mirror.url())),
+        ..route(&[&up.url()])
+    };
+    let p = start_proxy(config(vec![r])).await;
+    let data = pattern(10 * 1024 * 1024);
+    let (tx, body) = channel_body();
+    let feeder = {
+        let data = data.clone();
+        tokio::spawn(async move {
+            for chunk in data.chunks(64 * 1024) {
+                push(&tx, Bytes::copy_from_slice(chunk)).await;
+            }
+        })
+    };
+    echo_10mb(body, p.url("/"), &data).await;
+    feeder.await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while p.metric("switchboard_proxy_errors_total", &[("kind", "forward")]) != Some(1.0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the mirror was never cut off"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

@@ -221,6 +221,10 @@ fn upstream_router(state: UpstreamState) -> Router {
             "/hang",
             get(std::future::pending::<String>).post(std::future::pending::<String>),
         )
+        .route(
+            "/hang/",
+            get(std::future::pending::<String>).post(std::future::pending::<String>),
+        )
         .fallback(move |req: Request| echo(state.clone(), req))
 }
 
