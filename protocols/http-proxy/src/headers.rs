@@ -118,8 +118,10 @@ pub(crate) fn append_forwarded(headers: &mut HeaderMap, down: Downstream<'_>) {
         .and_then(|h| h.parse::<http::uri::Authority>().ok())
         .and_then(|a| a.port_u16())
         .unwrap_or(if down.tls { 443 } else { 80 });
-    if let Some(addr) = down.addr {
-        append(headers, XFF, &addr.ip().to_string());
+    // An IPv4 client of a dual-stack listener shows as `::ffff:a.b.c.d`; report it as IPv4.
+    let client_ip = down.addr.map(|a| a.ip().to_canonical());
+    if let Some(ip) = client_ip {
+        append(headers, XFF, &ip.to_string());
     }
     append(headers, XFPORT, &port.to_string());
     append(headers, XFPROTO, proto);
@@ -127,8 +129,8 @@ pub(crate) fn append_forwarded(headers: &mut HeaderMap, down: Downstream<'_>) {
         append(headers, XFHOST, host);
     }
     let mut element = String::new();
-    if let Some(addr) = down.addr {
-        match addr.ip() {
+    if let Some(ip) = client_ip {
+        match ip {
             IpAddr::V4(ip) => element.push_str(&format!("for={ip}")),
             IpAddr::V6(ip) => element.push_str(&format!("for=\"[{ip}]\"")),
         }
@@ -271,6 +273,20 @@ mod tests {
         append_forwarded(&mut h, down);
         assert_eq!(h["x-forwarded-port"], "80");
         assert_eq!(h["forwarded"], "for=127.0.0.1;host=example.com;proto=http");
+    }
+
+    #[test]
+    fn mapped_ipv4_clients_are_reported_as_ipv4() {
+        let mut h = HeaderMap::new();
+        let down = Downstream {
+            addr: Some("[::ffff:192.0.2.7]:1234".parse().unwrap()),
+            tls: false,
+            host: None,
+        };
+        append_forwarded(&mut h, down);
+        assert_eq!(h["x-forwarded-for"], "192.0.2.7");
+        assert_eq!(h["forwarded"], "for=192.0.2.7;proto=http");
+        assert!(h.get("x-forwarded-host").is_none());
     }
 
     #[test]
