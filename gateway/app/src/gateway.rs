@@ -45,6 +45,7 @@ pub struct Gateway {
     admin: TcpListener,
     redirect: Option<TcpListener>,
     http_cert: Option<Arc<ReloadableCert>>,
+    proxy: Option<switchboard_proxy::Proxy>,
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, RunError> {
@@ -98,6 +99,20 @@ impl Gateway {
             _ => None,
         };
 
+        // The reverse proxy of the front (only when routes are configured).
+        let proxy = if config.proxy.routes.is_empty() {
+            None
+        } else {
+            Some(
+                switchboard_proxy::Proxy::new(&config.proxy, &registry).map_err(|e| {
+                    RunError::Component {
+                        component: "proxy",
+                        message: e.to_string(),
+                    }
+                })?,
+            )
+        };
+
         let http = bind("http.listen", config.http.listen).await?;
         let admin = bind("admin.listen", config.admin.listen).await?;
         let redirect = match config.http.redirect_listen {
@@ -124,6 +139,7 @@ impl Gateway {
             admin,
             redirect,
             http_cert,
+            proxy,
         })
     }
 
@@ -171,6 +187,7 @@ impl Gateway {
             admin,
             redirect,
             http_cert,
+            proxy,
         } = self;
         let services = Lifecycle::new();
         // The admin server outlives the drain so that probes see "not ready" while it happens.
@@ -179,6 +196,13 @@ impl Gateway {
         let _ = &authorizer; // handed to each protocol service as it is mounted below
         let mut endpoints = FrontEndpoints::default();
         let mounts = Vec::new();
+        if proxy.is_some() {
+            for route in &config.proxy.routes {
+                endpoints
+                    .paths
+                    .push((route.path_prefix.clone(), "reverse proxy"));
+            }
+        }
         endpoints.paths.sort();
 
         let tls = match &http_cert {
@@ -189,7 +213,7 @@ impl Gateway {
         let front = HttpServer {
             name: "front",
             listener: http,
-            router: front::router(mounts, endpoints.clone()),
+            router: front::router(mounts, endpoints.clone(), proxy.clone()),
             tls,
             max_connections: config.http.max_connections,
             metrics: http_metrics.clone(),

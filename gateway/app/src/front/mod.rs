@@ -8,8 +8,10 @@
 pub mod redirect;
 
 use axum::Router;
+use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use switchboard_proxy::{ClientInfo, Proxy};
 
 /// The endpoints the front serves, for start-up output and 404 bodies.
 #[derive(Debug, Clone, Default)]
@@ -18,16 +20,27 @@ pub struct FrontEndpoints {
     pub paths: Vec<(String, &'static str)>,
 }
 
-/// Builds the front router from the protocols' routers.
-pub fn router(mounts: Vec<Router>, endpoints: FrontEndpoints) -> Router {
+/// Builds the front router from the protocols' routers; every other path goes to the reverse proxy
+/// when one of its routes matches, else to a 404 that lists what the front serves.
+pub fn router(mounts: Vec<Router>, endpoints: FrontEndpoints, proxy: Option<Proxy>) -> Router {
     let mut router = Router::new();
     for m in mounts {
         router = router.merge(m);
     }
-    router.fallback(move || not_found(endpoints.clone()))
+    router.fallback(move |req: Request| fallback(req, proxy.clone(), endpoints.clone()))
 }
 
-async fn not_found(endpoints: FrontEndpoints) -> Response {
+async fn fallback(req: Request, proxy: Option<Proxy>, endpoints: FrontEndpoints) -> Response {
+    match proxy {
+        Some(p) if p.matches(req.uri(), req.headers()) => {
+            let client = ClientInfo::from_request(&req);
+            p.handle(req, client).await.into_response()
+        }
+        _ => not_found(&endpoints),
+    }
+}
+
+fn not_found(endpoints: &FrontEndpoints) -> Response {
     let mut body = String::from("404 Not Found: no route for this path.\n");
     if !endpoints.paths.is_empty() {
         body.push_str("This switchboard front serves:\n");
