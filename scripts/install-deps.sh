@@ -55,6 +55,9 @@ if [ -f tests/interop/requirements.txt ]; then
   fi
 fi
 
+# --- Deploy tools (helm, kubernetes-validate, linters) for `make helm-check` -------------------
+./scripts/install-deploy-tools.sh
+
 # --- Rust test runner ------------------------------------------------------------------------
 if ! cargo nextest --version >/dev/null 2>&1; then
   say "cargo install cargo-nextest --locked"
