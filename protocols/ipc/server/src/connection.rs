@@ -1,0 +1,168 @@
+//! One connection: a reader that splits the stream into packets and routes them, and a
+//! writer that drains the connection's [`Outbox`], both in the connection's task.
+//!
+//! The reader decodes every complete packet of a read before reading again, and adds its
+//! counters to the metrics once per read. Frames are split off the read buffer without
+//! copying and forwarded as they are. The size limit is checked from each frame's header
+//! before its body is buffered, and nothing is reserved for an announced frame beyond the
+//! read chunk: a peer that declares 4 GiB is closed after 6 bytes.
+//!
+//! The connection ends when the client closes it, on a protocol error or limit (closed at
+//! once, counted), when its output queue overflows under the `disconnect` policy, when no
+//! handshake arrives in time, or at shutdown. Except for a killed queue, what is queued is
+//! flushed (for at most [`FLUSH_TIMEOUT`]) and the stream is ended with a FIN, which the
+//! Node clients see as the broker closing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use switchboard_fabric::Identity;
+use switchboard_ipc_proto::PacketCodec;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::{Batch, Broker};
+use crate::error::CloseReason;
+use crate::outbox::{FLUSH_TIMEOUT, Outbox};
+use crate::router::ConnId;
+
+/// Bytes read at a time (the buffer grows beyond it only for a larger frame).
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The read half of a connection, with what to do after each read.
+pub(crate) trait ReadSide: AsyncRead + Unpin + Send {
+    /// Called after every successful read (TCP: re-arm quick ACKs).
+    fn after_read(&self) {}
+}
+
+impl ReadSide for tokio::net::tcp::OwnedReadHalf {
+    fn after_read(&self) {
+        // The stock clients write one packet in several small writes with Nagle on; with
+        // delayed ACKs on our side every round trip would stall ~40 ms. Linux turns quick
+        // ACK mode off again by itself, so it is re-armed after each read.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let _ = socket2::SockRef::from(self.as_ref()).set_tcp_quickack(true);
+        }
+    }
+}
+
+impl ReadSide for tokio::net::unix::OwnedReadHalf {}
+
+impl ReadSide for tokio::io::ReadHalf<tokio::io::DuplexStream> {}
+
+/// Serves one accepted connection until it ends.
+pub(crate) async fn serve<R: ReadSide, W: AsyncWrite + Unpin + Send>(
+    broker: Arc<Broker>,
+    conn: ConnId,
+    identity: Identity,
+    mut reader: R,
+    mut writer: W,
+    quickack: bool,
+) -> CloseReason {
+    let config = &broker.config;
+    let outbox = Arc::new(Outbox::new(
+        config.queue_bytes,
+        config.slow_consumer,
+        broker.metrics.clone(),
+    ));
+    broker.router.add_conn(conn, outbox.clone());
+    let closing = CancellationToken::new();
+    let read = async {
+        let reason = read_loop(&broker, conn, &identity, &mut reader, &outbox, quickack).await;
+        let changes = broker.router.remove_conn(conn);
+        broker.apply(conn, changes);
+        if !matches!(reason, CloseReason::Killed) {
+            outbox.close();
+        }
+        closing.cancel();
+        reason
+    };
+    let write = async {
+        let run = outbox.run_writer(&mut writer);
+        tokio::pin!(run);
+        let deadline = async {
+            closing.cancelled().await;
+            tokio::time::sleep(FLUSH_TIMEOUT).await;
+        };
+        tokio::select! {
+            r = &mut run => r,
+            _ = deadline => {
+                outbox.kill();
+                Ok(false)
+            }
+        }
+    };
+    let (reason, written) = tokio::join!(read, write);
+    let metrics = &broker.metrics;
+    metrics.protocol.disconnected(reason.label());
+    if reason.is_violation() {
+        metrics.dropped(reason.label());
+    }
+    match (&reason, written) {
+        (CloseReason::ClientClosed | CloseReason::Shutdown, Ok(_)) => {
+            tracing::debug!(%conn, "IPC connection closed: {reason}");
+        }
+        (_, Err(e)) => tracing::debug!(%conn, error = %e, "IPC connection closed: {reason}"),
+        _ => tracing::info!(%conn, "IPC connection closed: {reason}"),
+    }
+    reason
+}
+
+async fn read_loop<R: ReadSide>(
+    broker: &Arc<Broker>,
+    conn: ConnId,
+    identity: &Identity,
+    reader: &mut R,
+    outbox: &Outbox,
+    quickack: bool,
+) -> CloseReason {
+    let codec = PacketCodec::new(broker.config.max_frame);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let handshake_deadline =
+        tokio::time::Instant::now() + Duration::from_millis(broker.config.handshake_timeout_ms);
+    let mut handshaken = false;
+    let mut batch = Batch::default();
+    loop {
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(packet)) => {
+                    if let Err(reason) =
+                        broker.handle(conn, identity, packet, &mut handshaken, &mut batch)
+                    {
+                        broker.flush(&mut batch);
+                        return reason;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    broker.flush(&mut batch);
+                    return CloseReason::Protocol(e);
+                }
+            }
+        }
+        broker.flush(&mut batch);
+        buf.reserve(READ_CHUNK);
+        let read = tokio::select! {
+            biased;
+            _ = broker.stop.cancelled() => return CloseReason::Shutdown,
+            _ = outbox.killed() => return CloseReason::Killed,
+            _ = tokio::time::sleep_until(handshake_deadline), if !handshaken => {
+                return CloseReason::HandshakeTimeout;
+            }
+            r = reader.read_buf(&mut buf) => r,
+        };
+        match read {
+            Ok(0) => return CloseReason::ClientClosed,
+            Ok(n) => {
+                broker.metrics.bytes_received.inc_by(n as u64);
+                broker.metrics.protocol.bytes_in.inc_by(n as u64);
+                if quickack {
+                    reader.after_read();
+                }
+            }
+            Err(e) => return CloseReason::Io(e),
+        }
+    }
+}
