@@ -1,0 +1,106 @@
+//! Engine.IO metrics: the shared per-protocol metrics of the fabric (`protocol="engineio"`:
+//! connections, messages, bytes, disconnects by engine.io close reason, drops, auth failures)
+//! plus the `switchboard_engineio_*` series registered on the registry the app passes in.
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use switchboard_engineio_proto::{ErrorCode, Transport};
+use switchboard_fabric::ProtocolMetrics;
+
+/// The Engine.IO server's metrics. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    /// The shared per-protocol metrics (`switchboard_connections{protocol="engineio"}`, ...).
+    pub common: ProtocolMetrics,
+    sessions_polling: IntGauge,
+    sessions_websocket: IntGauge,
+    handshakes: IntCounterVec,
+    upgrades: IntCounterVec,
+    errors: IntCounterVec,
+    /// Requests answered with an engine.io error code, by code (0..=5), pre-bound.
+    error_codes: Vec<IntCounter>,
+}
+
+impl Metrics {
+    /// Registers the `switchboard_engineio_*` series on `registry`.
+    pub fn register(
+        registry: &Registry,
+        common: ProtocolMetrics,
+    ) -> Result<Self, prometheus::Error> {
+        let sessions = IntGaugeVec::new(
+            Opts::new(
+                "switchboard_engineio_sessions",
+                "Open Engine.IO sessions, by current transport",
+            ),
+            &["transport"],
+        )?;
+        let handshakes = IntCounterVec::new(
+            Opts::new(
+                "switchboard_engineio_handshakes_total",
+                "Engine.IO sessions opened, by transport and protocol revision",
+            ),
+            &["transport", "protocol"],
+        )?;
+        let upgrades = IntCounterVec::new(
+            Opts::new(
+                "switchboard_engineio_upgrades_total",
+                "Transport upgrades to WebSocket, by outcome (ok, timeout, failed, refused)",
+            ),
+            &["outcome"],
+        )?;
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "switchboard_engineio_request_errors_total",
+                "Requests answered with an engine.io error code (0-5), by code",
+            ),
+            &["code"],
+        )?;
+        registry.register(Box::new(sessions.clone()))?;
+        registry.register(Box::new(handshakes.clone()))?;
+        registry.register(Box::new(upgrades.clone()))?;
+        registry.register(Box::new(errors.clone()))?;
+        let error_codes = ErrorCode::ALL
+            .iter()
+            .map(|c| errors.with_label_values(&[&c.code().to_string()]))
+            .collect();
+        Ok(Metrics {
+            common,
+            sessions_polling: sessions.with_label_values(&["polling"]),
+            sessions_websocket: sessions.with_label_values(&["websocket"]),
+            handshakes,
+            upgrades,
+            errors,
+            error_codes,
+        })
+    }
+
+    /// Metrics on a private registry, for tests and tools.
+    pub fn standalone() -> Self {
+        let fabric = switchboard_fabric::Fabric::standalone();
+        Self::register(&Registry::new(), fabric.metrics().protocol("engineio"))
+            .unwrap_or_else(|e| unreachable!("a fresh registry has no duplicates: {e}"))
+    }
+
+    pub(crate) fn sessions(&self, transport: Transport) -> &IntGauge {
+        match transport {
+            Transport::Polling => &self.sessions_polling,
+            Transport::WebSocket => &self.sessions_websocket,
+        }
+    }
+
+    pub(crate) fn handshake(&self, transport: Transport, protocol: u8) {
+        self.handshakes
+            .with_label_values(&[transport.as_str(), &protocol.to_string()])
+            .inc();
+    }
+
+    pub(crate) fn upgrade(&self, outcome: &str) {
+        self.upgrades.with_label_values(&[outcome]).inc();
+    }
+
+    pub(crate) fn request_error(&self, code: ErrorCode) {
+        match self.error_codes.get(usize::from(code.code())) {
+            Some(c) => c.inc(),
+            None => self.errors.with_label_values(&["other"]).inc(),
+        }
+    }
+}

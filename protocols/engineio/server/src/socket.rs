@@ -1,0 +1,435 @@
+//! [`Socket`]: one Engine.IO session, whatever its transport. It owns the bounded send buffer the
+//! active transport drains (the pending polling GET, or the WebSocket task), the heartbeat state,
+//! and the close state. The handler's per-session data lives in it too.
+//!
+//! Every method is synchronous and holds the session lock only for a few instructions; nothing
+//! waits while holding it.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use switchboard_engineio_proto::{CloseReason, Packet, ProtocolVersion, Sid, Transport};
+use switchboard_fabric::ConnectionGuard;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BufferOverflow;
+use crate::engine::Shared;
+use crate::error::SendError;
+
+/// Where a session's transport upgrade stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upgrade {
+    /// No upgrade under way (or it finished).
+    Idle,
+    /// A WebSocket is connected for the upgrade; the probe has not arrived yet.
+    Connected,
+    /// The probe was answered: pending polls are answered at once (with `noop` when there is
+    /// nothing to send) so the client can pause polling and send `upgrade`.
+    Probed,
+}
+
+/// The heartbeat's next step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Heartbeat {
+    /// v4: send a ping at this instant.
+    PingAt(Instant),
+    /// v4: a ping is out; the pong must arrive before this instant.
+    PongBy(Instant),
+    /// v3: the client's next ping must arrive before this instant.
+    ClientPingBy(Instant),
+}
+
+impl Heartbeat {
+    fn deadline(self) -> Instant {
+        match self {
+            Heartbeat::PingAt(t) | Heartbeat::PongBy(t) | Heartbeat::ClientPingBy(t) => t,
+        }
+    }
+}
+
+/// The mutable part of a session.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) transport: Transport,
+    pub(crate) upgrade: Upgrade,
+    /// Packets waiting for the transport, in order.
+    pub(crate) queue: VecDeque<Packet>,
+    /// How many of the queued packets are messages (the bounded part).
+    pub(crate) messages: usize,
+    /// A polling GET is waiting for packets.
+    pub(crate) polling: bool,
+    /// A polling POST is being read.
+    pub(crate) posting: bool,
+    /// Whether the active transport's client takes binary (no `b64=1`).
+    pub(crate) supports_binary: bool,
+    pub(crate) heartbeat: Heartbeat,
+    pub(crate) close: Option<CloseReason>,
+    /// A sender waits in [`Socket::send_wait`] for room.
+    space_waiters: bool,
+}
+
+/// One Engine.IO session.
+pub struct Socket<D> {
+    sid: Sid,
+    protocol: ProtocolVersion,
+    pub(crate) state: Mutex<State>,
+    /// Wakes the active writer (pending GET or WebSocket task) when packets are queued.
+    pub(crate) writer: Notify,
+    /// Wakes [`Socket::send_wait`] callers when the writer drained the buffer.
+    space: Notify,
+    pub(crate) closed: CancellationToken,
+    pub(crate) shared: Arc<Shared>,
+    _connection: ConnectionGuard,
+    data: D,
+}
+
+impl<D> fmt::Debug for Socket<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("sid", &self.sid)
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_message(p: &Packet) -> bool {
+    matches!(p, Packet::Message(_))
+}
+
+impl<D> Socket<D> {
+    pub(crate) fn new(
+        sid: Sid,
+        protocol: ProtocolVersion,
+        transport: Transport,
+        supports_binary: bool,
+        shared: Arc<Shared>,
+        data: D,
+        now: Instant,
+    ) -> Self {
+        let heartbeat = match protocol {
+            ProtocolVersion::V4 => Heartbeat::PingAt(now + shared.ping_interval),
+            ProtocolVersion::V3 => {
+                Heartbeat::ClientPingBy(now + shared.ping_interval + shared.ping_timeout)
+            }
+        };
+        let connection = shared.metrics.common.connection_opened();
+        Socket {
+            sid,
+            protocol,
+            state: Mutex::new(State {
+                transport,
+                upgrade: Upgrade::Idle,
+                queue: VecDeque::new(),
+                messages: 0,
+                polling: false,
+                posting: false,
+                supports_binary,
+                heartbeat,
+                close: None,
+                space_waiters: false,
+            }),
+            writer: Notify::new(),
+            space: Notify::new(),
+            closed: CancellationToken::new(),
+            shared,
+            _connection: connection,
+            data,
+        }
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// The protocol revision the client speaks.
+    pub fn protocol(&self) -> ProtocolVersion {
+        self.protocol
+    }
+
+    /// The transport currently carrying the session.
+    pub fn transport(&self) -> Transport {
+        self.state.lock().transport
+    }
+
+    /// The handler's per-session data.
+    pub fn data(&self) -> &D {
+        &self.data
+    }
+
+    /// Why the session closed, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.state.lock().close
+    }
+
+    /// Whether the session is closed (or closing).
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Resolves when the session closes.
+    pub fn closed(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.closed.cancelled()
+    }
+
+    /// Queues a packet for the client without waiting.
+    ///
+    /// Messages count against `max_buffered_packets`; when the buffer is full the configured
+    /// `buffer_overflow` policy applies (and the drop is counted). Control packets are never
+    /// refused.
+    pub fn send(&self, packet: Packet) -> Result<(), SendError> {
+        let mut st = self.state.lock();
+        if st.close.is_some() {
+            return Err(SendError::Closed);
+        }
+        if is_message(&packet) {
+            if st.messages >= self.shared.max_buffered {
+                let policy = self.shared.overflow;
+                self.shared.metrics.common.dropped(policy.drop_reason());
+                match policy {
+                    BufferOverflow::DropNew => return Err(SendError::Full),
+                    BufferOverflow::Close => {
+                        drop(st);
+                        tracing::debug!(sid = %self.sid, "send buffer full: closing the session");
+                        self.close(CloseReason::ForcedClose);
+                        return Err(SendError::Closed);
+                    }
+                    BufferOverflow::DropOldest => {
+                        if let Some(i) = st.queue.iter().position(is_message) {
+                            st.queue.remove(i);
+                            st.messages -= 1;
+                        }
+                    }
+                }
+            }
+            st.messages += 1;
+        }
+        st.queue.push_back(packet);
+        let wake = st.queue.len() == 1;
+        drop(st);
+        if wake {
+            self.writer.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Queues a message, waiting while the send buffer is full (backpressure for producers
+    /// that have their own bounded queue, such as a fabric subscriber).
+    pub async fn send_wait(&self, packet: Packet) -> Result<(), SendError> {
+        let mut packet = Some(packet);
+        loop {
+            let notified = self.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.state.lock();
+                if st.close.is_some() {
+                    return Err(SendError::Closed);
+                }
+                if st.messages < self.shared.max_buffered {
+                    if let Some(p) = packet.take() {
+                        if is_message(&p) {
+                            st.messages += 1;
+                        }
+                        st.queue.push_back(p);
+                    }
+                    let wake = st.queue.len() == 1;
+                    drop(st);
+                    if wake {
+                        self.writer.notify_one();
+                    }
+                    return Ok(());
+                }
+                st.space_waiters = true;
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = self.closed.cancelled() => return Err(SendError::Closed),
+            }
+        }
+    }
+
+    /// Closes the session with `reason`. The transport says goodbye (a `close` packet to a
+    /// pending poll, a close frame on a WebSocket) and the engine forgets the session.
+    pub fn close(&self, reason: CloseReason) {
+        {
+            let mut st = self.state.lock();
+            if st.close.is_some() {
+                return;
+            }
+            st.close = Some(reason);
+        }
+        self.closed.cancel();
+        self.space.notify_waiters();
+    }
+
+    /// Moves every queued packet into `out` (in order) and reports whether the session closed.
+    pub(crate) fn take_queued(&self, out: &mut Vec<Packet>) -> Option<CloseReason> {
+        let mut st = self.state.lock();
+        out.extend(st.queue.drain(..));
+        st.messages = 0;
+        let wake = std::mem::take(&mut st.space_waiters);
+        let close = st.close;
+        drop(st);
+        if wake {
+            self.space.notify_waiters();
+        }
+        close
+    }
+
+    /// Advances the heartbeat at `now`: sends the v4 ping when due, closes the session with
+    /// `ping timeout` when the answer is late. Returns when to call again, or `None` once closed.
+    pub(crate) fn heartbeat_tick(&self, now: Instant) -> Option<Instant> {
+        let mut st = self.state.lock();
+        if st.close.is_some() {
+            return None;
+        }
+        match st.heartbeat {
+            Heartbeat::PingAt(at) if now >= at => {
+                st.heartbeat = Heartbeat::PongBy(now + self.shared.ping_timeout);
+                st.queue.push_back(Packet::ping());
+                let wake = st.queue.len() == 1;
+                let next = st.heartbeat.deadline();
+                drop(st);
+                if wake {
+                    self.writer.notify_one();
+                }
+                Some(next)
+            }
+            Heartbeat::PongBy(by) | Heartbeat::ClientPingBy(by) if now >= by => {
+                drop(st);
+                self.close(CloseReason::PingTimeout);
+                None
+            }
+            hb => Some(hb.deadline()),
+        }
+    }
+
+    /// The instant the heartbeat needs attention next.
+    pub(crate) fn heartbeat_deadline(&self) -> Instant {
+        self.state.lock().heartbeat.deadline()
+    }
+
+    /// A v4 pong arrived: the next ping is due one interval from now.
+    pub(crate) fn on_pong(&self, now: Instant) {
+        let mut st = self.state.lock();
+        if let Heartbeat::PongBy(_) = st.heartbeat {
+            st.heartbeat = Heartbeat::PingAt(now + self.shared.ping_interval);
+        }
+    }
+
+    /// A v3 ping arrived: answer it and expect the next one within interval + timeout.
+    pub(crate) fn on_client_ping(&self, now: Instant) {
+        {
+            let mut st = self.state.lock();
+            st.heartbeat =
+                Heartbeat::ClientPingBy(now + self.shared.ping_interval + self.shared.ping_timeout);
+        }
+        let _ = self.send(Packet::pong());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EngineIoConfig;
+    use crate::engine::Shared;
+    use switchboard_engineio_proto::NodeTag;
+
+    fn socket(max: usize, overflow: BufferOverflow) -> Socket<()> {
+        let config = EngineIoConfig {
+            max_buffered_packets: max,
+            buffer_overflow: overflow,
+            ..EngineIoConfig::default()
+        };
+        let shared = Arc::new(Shared::for_tests(config));
+        Socket::new(
+            Sid::new(NodeTag::new(1), [7; 16]),
+            ProtocolVersion::V4,
+            Transport::Polling,
+            true,
+            shared,
+            (),
+            Instant::now(),
+        )
+    }
+
+    fn drain(s: &Socket<()>) -> Vec<Packet> {
+        let mut out = Vec::new();
+        s.take_queued(&mut out);
+        out
+    }
+
+    #[test]
+    fn drop_new_keeps_the_first_messages_and_never_drops_control_packets() {
+        let s = socket(2, BufferOverflow::DropNew);
+        assert_eq!(s.send(Packet::text("a")), Ok(()));
+        assert_eq!(s.send(Packet::text("b")), Ok(()));
+        assert_eq!(s.send(Packet::text("c")), Err(SendError::Full));
+        assert_eq!(s.send(Packet::ping()), Ok(()));
+        assert_eq!(
+            drain(&s),
+            vec![Packet::text("a"), Packet::text("b"), Packet::ping()]
+        );
+        assert_eq!(s.send(Packet::text("d")), Ok(()));
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_latest_messages() {
+        let s = socket(2, BufferOverflow::DropOldest);
+        for m in ["a", "b", "c"] {
+            assert_eq!(s.send(Packet::text(m)), Ok(()));
+        }
+        assert_eq!(drain(&s), vec![Packet::text("b"), Packet::text("c")]);
+    }
+
+    #[test]
+    fn close_policy_closes_the_session() {
+        let s = socket(1, BufferOverflow::Close);
+        assert_eq!(s.send(Packet::text("a")), Ok(()));
+        assert_eq!(s.send(Packet::text("b")), Err(SendError::Closed));
+        assert!(s.is_closed());
+        assert_eq!(s.close_reason(), Some(CloseReason::ForcedClose));
+        assert_eq!(s.send(Packet::text("c")), Err(SendError::Closed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn v4_heartbeat_pings_then_times_out() {
+        let s = socket(8, BufferOverflow::Close);
+        let start = Instant::now();
+        let first = s.heartbeat_deadline();
+        assert_eq!(first, start + s.shared.ping_interval);
+        assert_eq!(s.heartbeat_tick(start), Some(first), "nothing due yet");
+        let pong_by = s.heartbeat_tick(first);
+        assert_eq!(pong_by, Some(first + s.shared.ping_timeout));
+        assert_eq!(drain(&s), vec![Packet::ping()]);
+        s.on_pong(first);
+        assert_eq!(s.heartbeat_deadline(), first + s.shared.ping_interval);
+        let second = s.heartbeat_deadline();
+        let by = s.heartbeat_tick(second);
+        assert!(by.is_some());
+        assert_eq!(by.and_then(|by| s.heartbeat_tick(by)), None);
+        assert_eq!(s.close_reason(), Some(CloseReason::PingTimeout));
+    }
+
+    #[tokio::test]
+    async fn send_wait_waits_for_room() {
+        let s = Arc::new(socket(1, BufferOverflow::DropNew));
+        assert_eq!(s.send(Packet::text("a")), Ok(()));
+        let waiter = {
+            let s = s.clone();
+            tokio::spawn(async move { s.send_wait(Packet::text("b")).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        assert_eq!(drain(&s), vec![Packet::text("a")]);
+        assert_eq!(waiter.await.ok(), Some(Ok(())));
+        assert_eq!(drain(&s), vec![Packet::text("b")]);
+        s.close(CloseReason::ForcedClose);
+        assert_eq!(s.send_wait(Packet::text("c")).await, Err(SendError::Closed));
+    }
+}
