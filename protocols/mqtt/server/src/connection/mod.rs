@@ -1,0 +1,520 @@
+//! One client connection: the CONNECT handshake, then a single task that reads packets, writes
+//! acknowledgements and deliveries, and watches keep-alive, takeover and shutdown.
+//!
+//! # Event loop
+//! Each turn waits (with `select!`, every branch cancel-safe) for one of: shutdown, a takeover
+//! request, socket I/O (a read, or progress on pending output), deliveries from the fabric
+//! subscriber, or the timer (keep-alive at 1.5× the negotiated interval, a write making no
+//! progress). Then it handles everything that is ready without waiting: every complete packet
+//! in the read buffer, and up to [`DELIVERY_BATCH`] deliveries drained into one write buffer.
+//!
+//! # Backpressure and memory
+//! Output is bounded by [`WRITE_HIGH`]: above it the loop neither reads packets nor drains
+//! deliveries, so a client that stops reading fills its own bounded fabric queue (counted drops)
+//! and is disconnected once writing makes no progress for `write_timeout_ms`. Read and write
+//! buffers are released whenever they are empty, so an idle plain-TCP connection holds none.
+//!
+//! # Layout
+//! - `connect`: reading and validating CONNECT, authentication, session attach, CONNACK.
+//! - `inbound`: every packet a connected client may send.
+//! - `outbound`: deliveries → PUBLISH (topic aliases, flow control, size limits) and re-sends.
+
+mod connect;
+mod inbound;
+mod outbound;
+
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use switchboard_fabric::{Closed, Delivery, Identity, Origin};
+use switchboard_mqtt_proto::{
+    Decoder, Disconnect, DisconnectProperties, MqttString, ProtocolVersion, ReasonCode, Will,
+};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::bridge::{InboundTopics, OutboundTopics};
+use crate::broker::{Shared, Takeover};
+use crate::metrics::Tally;
+use crate::session::{PendingWill, Session};
+use crate::transport::Transport;
+
+pub use self::connect::Accepted;
+use self::outbound::OutAliases;
+
+/// Output above which the loop stops reading and draining deliveries.
+pub const WRITE_HIGH: usize = 64 * 1024;
+
+/// Most deliveries drained per turn.
+pub const DELIVERY_BATCH: usize = 256;
+
+/// How long a goodbye (DISCONNECT, CONNACK with an error) may take to write.
+pub const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the event loop learned from the socket.
+#[derive(Debug)]
+enum IoEvent {
+    Read(usize),
+    Wrote,
+    Blocked,
+    Error(io::Error),
+}
+
+/// A transport with its read and write buffers.
+#[derive(Debug)]
+pub(crate) struct Io<T> {
+    pub(crate) transport: T,
+    pub(crate) rbuf: BytesMut,
+    pub(crate) wbuf: BytesMut,
+    needs_flush: bool,
+    /// When writing last stopped making progress (output pending, socket full).
+    blocked_since: Option<Instant>,
+}
+
+impl<T: Transport> Io<T> {
+    pub(crate) fn new(transport: T) -> Self {
+        Io {
+            transport,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            needs_flush: false,
+            blocked_since: None,
+        }
+    }
+
+    /// Writes pending output, then reads (when `can_read`).
+    fn poll_io(&mut self, cx: &mut Context<'_>, can_read: bool) -> Poll<IoEvent> {
+        if !self.wbuf.is_empty() {
+            match self.transport.poll_write_from(cx, &self.wbuf) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(IoEvent::Error(io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.wbuf.advance(n);
+                    self.needs_flush = true;
+                    self.blocked_since = None;
+                    return Poll::Ready(IoEvent::Wrote);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Error(e)),
+                Poll::Pending => {
+                    if self.blocked_since.is_none() {
+                        self.blocked_since = Some(Instant::now());
+                        return Poll::Ready(IoEvent::Blocked);
+                    }
+                }
+            }
+        } else if self.needs_flush {
+            match self.transport.poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.needs_flush = false,
+                Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Error(e)),
+                Poll::Pending => {}
+            }
+        }
+        if can_read {
+            match self.transport.poll_read_into(cx, &mut self.rbuf) {
+                Poll::Ready(Ok(n)) => return Poll::Ready(IoEvent::Read(n)),
+                Poll::Ready(Err(e)) => return Poll::Ready(IoEvent::Error(e)),
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Writes and flushes everything pending, then closes the write side, within `limit`.
+    pub(crate) async fn finish(&mut self, limit: Duration) {
+        let done = async {
+            while !self.wbuf.is_empty() {
+                match poll_fn(|cx| self.transport.poll_write_from(cx, &self.wbuf)).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => self.wbuf.advance(n),
+                }
+            }
+            let _ = poll_fn(|cx| self.transport.poll_flush(cx)).await;
+            let _ = poll_fn(|cx| self.transport.poll_shutdown(cx)).await;
+        };
+        let _ = tokio::time::timeout(limit, done).await;
+    }
+
+    /// Releases empty buffers so an idle connection holds none.
+    fn trim(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+            self.rbuf = BytesMut::new();
+        }
+        if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
+            self.wbuf = BytesMut::new();
+        }
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// The client sent DISCONNECT (`true`: with reason 0x04, publish the will).
+    ClientDisconnect { with_will: bool },
+    /// The stream ended without DISCONNECT.
+    Eof,
+    /// I/O failed.
+    IoError,
+    /// Nothing received within 1.5 × keep-alive.
+    KeepAlive,
+    /// Writing made no progress for `write_timeout_ms`.
+    SlowConsumer,
+    /// Another connection took the session over.
+    TakenOver,
+    /// The gateway shuts down.
+    Shutdown,
+    /// The client broke the protocol; the reason code was sent to MQTT 5 clients.
+    Protocol(ReasonCode, &'static str),
+}
+
+impl End {
+    fn label(self) -> &'static str {
+        match self {
+            End::ClientDisconnect { .. } => "client_disconnect",
+            End::Eof => "eof",
+            End::IoError => "io_error",
+            End::KeepAlive => "keepalive_timeout",
+            End::SlowConsumer => "slow_consumer",
+            End::TakenOver => "session_taken_over",
+            End::Shutdown => "server_shutdown",
+            End::Protocol(..) => "protocol_error",
+        }
+    }
+
+    /// The DISCONNECT reason sent to an MQTT 5 client, if any.
+    fn goodbye(self) -> Option<ReasonCode> {
+        match self {
+            End::KeepAlive => Some(ReasonCode::KeepAliveTimeout),
+            End::TakenOver => Some(ReasonCode::SessionTakenOver),
+            End::Shutdown => Some(ReasonCode::ServerShuttingDown),
+            End::Protocol(code, _) => Some(code),
+            _ => None,
+        }
+    }
+
+    fn publishes_will(self) -> bool {
+        !matches!(self, End::ClientDisconnect { with_will: false })
+    }
+}
+
+/// The state of a connected client.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) version: ProtocolVersion,
+    pub(crate) decoder: Decoder,
+    pub(crate) client_id: Arc<str>,
+    pub(crate) identity: Identity,
+    pub(crate) origin: Origin,
+    pub(crate) session: Box<Session>,
+    pub(crate) will: Option<Will>,
+    /// Keep-alive window (1.5 × the interval); zero: none.
+    pub(crate) keep_alive: Duration,
+    pub(crate) last_read: Instant,
+    /// Most QoS 1/2 messages in flight to the client.
+    pub(crate) send_quota: usize,
+    /// Largest packet the client accepts.
+    pub(crate) client_max_packet: u32,
+    /// Most topic aliases the client accepts from us.
+    pub(crate) client_alias_max: u16,
+    /// Whether reason strings may be sent (MQTT 5 Request Problem Information).
+    pub(crate) problem_info: bool,
+    pub(crate) in_topics: InboundTopics,
+    pub(crate) out_topics: OutboundTopics,
+    pub(crate) in_aliases: Option<Vec<Option<switchboard_fabric::Topic>>>,
+    pub(crate) out_aliases: Option<Box<OutAliases>>,
+}
+
+impl State {
+    /// Whether another delivery may be taken from the queue now.
+    fn can_deliver(&self) -> bool {
+        self.session.inflight.len() < self.send_quota
+    }
+
+    /// A reason string, when the client accepts them.
+    pub(crate) fn reason(&self, text: &'static str) -> Option<MqttString> {
+        (self.version.is_v5() && self.problem_info)
+            .then(|| MqttString::from_static(text).ok())
+            .flatten()
+    }
+}
+
+async fn next_delivery(session: &mut Session) -> Result<Delivery, Closed> {
+    match &mut session.subscriber {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Serves one connection on `transport` from its first byte to its close.
+pub(crate) async fn serve<T: Transport>(
+    shared: Arc<Shared>,
+    transport: T,
+    peer: SocketAddr,
+    cert_identity: Option<String>,
+) {
+    let _guard = shared.proto.connection_opened();
+    let mut io = Io::new(transport);
+    let accepted = match connect::handshake(&shared, &mut io, peer, cert_identity).await {
+        Some(a) => a,
+        None => {
+            io.finish(GOODBYE_TIMEOUT).await;
+            return;
+        }
+    };
+    tracing::Span::current().record("client_id", &*accepted.state.client_id);
+    run(io, accepted).await;
+}
+
+async fn run<T: Transport>(mut io: Io<T>, accepted: Accepted) {
+    let Accepted {
+        mut state,
+        generation,
+        mut kick,
+    } = accepted;
+    let shared = state.shared.clone();
+    shared.stats.client_connected();
+    shared.metrics.sessions("online").inc();
+    let stop = shared.stop.clone();
+    let write_timeout = Duration::from_millis(shared.config.write_timeout_ms);
+    let mut tally = Tally::default();
+    outbound::resend(&mut state, &mut io.wbuf, &mut tally);
+    // Packets that arrived together with CONNECT.
+    if !io.rbuf.is_empty()
+        && let Some(end) = inbound::handle_buffer(&mut state, &mut io, &mut tally)
+    {
+        flush_tally(&shared, &mut tally);
+        close(io, state, end, generation, kick, None).await;
+        return;
+    }
+    flush_tally(&shared, &mut tally);
+
+    let timer = tokio::time::sleep_until(keepalive_deadline(&state));
+    tokio::pin!(timer);
+    let mut takeover: Option<Takeover> = None;
+    let mut kick_live = true;
+    let end = loop {
+        let can_read = io.wbuf.len() < WRITE_HIGH;
+        let can_deliver = can_read && state.can_deliver();
+        let timer_armed = !state.keep_alive.is_zero() || io.blocked_since.is_some();
+        let event = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break End::Shutdown,
+            k = &mut kick, if kick_live => {
+                kick_live = false;
+                match k {
+                    Ok(t) => {
+                        takeover = Some(t);
+                        break End::TakenOver;
+                    }
+                    Err(_) => continue,
+                }
+            }
+            e = poll_fn(|cx| io.poll_io(cx, can_read)) => Some(e),
+            d = next_delivery(&mut state.session), if can_deliver => {
+                match d {
+                    Ok(d) => {
+                        outbound::deliver(&mut state, &mut io.wbuf, d, &mut tally);
+                        outbound::drain(&mut state, &mut io.wbuf, &mut tally);
+                        None
+                    }
+                    Err(Closed::SlowConsumer) => break End::SlowConsumer,
+                    Err(Closed::Closed) => break End::Shutdown,
+                }
+            }
+            _ = &mut timer, if timer_armed => {
+                let now = Instant::now();
+                if let Some(since) = io.blocked_since
+                    && now >= since + write_timeout
+                {
+                    break End::SlowConsumer;
+                }
+                if !state.keep_alive.is_zero() && now >= state.last_read + state.keep_alive {
+                    break End::KeepAlive;
+                }
+                timer.as_mut().reset(next_deadline(&state, &io, write_timeout));
+                None
+            }
+        };
+        match event {
+            None => {}
+            Some(IoEvent::Read(0)) => break End::Eof,
+            Some(IoEvent::Read(n)) => {
+                tally.bytes_in += n as u64;
+                state.last_read = Instant::now();
+                if let Some(end) = inbound::handle_buffer(&mut state, &mut io, &mut tally) {
+                    break end;
+                }
+            }
+            Some(IoEvent::Wrote) => {}
+            Some(IoEvent::Blocked) => {
+                timer
+                    .as_mut()
+                    .reset(next_deadline(&state, &io, write_timeout));
+            }
+            Some(IoEvent::Error(e)) => {
+                tracing::debug!(error = %e, "connection I/O failed");
+                break End::IoError;
+            }
+        }
+        // Deliveries are also picked up here, so a client that keeps sending is not starved of
+        // its own deliveries by the read branch.
+        if io.wbuf.len() < WRITE_HIGH && state.can_deliver() {
+            outbound::drain(&mut state, &mut io.wbuf, &mut tally);
+        }
+        flush_tally(&shared, &mut tally);
+        io.trim();
+    };
+    flush_tally(&shared, &mut tally);
+    close(io, state, end, generation, kick, takeover).await;
+}
+
+fn keepalive_deadline(state: &State) -> Instant {
+    state.last_read + state.keep_alive
+}
+
+fn next_deadline<T>(state: &State, io: &Io<T>, write_timeout: Duration) -> Instant {
+    let far = Instant::now() + Duration::from_secs(86_400);
+    let ka = if state.keep_alive.is_zero() {
+        far
+    } else {
+        keepalive_deadline(state)
+    };
+    let wr = io.blocked_since.map_or(far, |s| s + write_timeout);
+    ka.min(wr)
+}
+
+fn flush_tally(shared: &Shared, tally: &mut Tally) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let pin = tally.packets_in_total();
+    let pout = tally.packets_out_total();
+    if pin == 0 && pout == 0 && tally.bytes_in == 0 && tally.bytes_out == 0 {
+        return;
+    }
+    let s = &shared.stats;
+    let min = tally.messages_in_total();
+    let mout = tally.messages_out_total();
+    s.packets_received.fetch_add(pin, Relaxed);
+    s.packets_sent.fetch_add(pout, Relaxed);
+    if min > 0 {
+        s.publish_received.fetch_add(min, Relaxed);
+        shared.proto.messages_in.inc_by(min);
+    }
+    if mout > 0 {
+        s.publish_sent.fetch_add(mout, Relaxed);
+        shared.proto.messages_out.inc_by(mout);
+    }
+    if tally.bytes_in > 0 {
+        s.bytes_received.fetch_add(tally.bytes_in, Relaxed);
+        shared.proto.bytes_in.inc_by(tally.bytes_in);
+    }
+    if tally.bytes_out > 0 {
+        s.bytes_sent.fetch_add(tally.bytes_out, Relaxed);
+        shared.proto.bytes_out.inc_by(tally.bytes_out);
+    }
+    tally.bytes_in = 0;
+    tally.bytes_out = 0;
+    shared.metrics.add(tally);
+}
+
+/// Encodes a server DISCONNECT (MQTT 5 only) into `wbuf`.
+pub(crate) fn put_disconnect(
+    version: ProtocolVersion,
+    wbuf: &mut BytesMut,
+    code: ReasonCode,
+    reason: Option<MqttString>,
+    tally: &mut Tally,
+) {
+    if !version.is_v5() {
+        return;
+    }
+    let d = Disconnect {
+        reason_code: code,
+        properties: DisconnectProperties {
+            reason_string: reason,
+            ..DisconnectProperties::default()
+        },
+    };
+    let before = wbuf.len();
+    if d.encode(version, wbuf).is_ok() {
+        tally.packet_out(switchboard_mqtt_proto::PacketType::Disconnect);
+        tally.bytes_out += (wbuf.len() - before) as u64;
+    }
+}
+
+async fn close<T: Transport>(
+    mut io: Io<T>,
+    mut state: State,
+    end: End,
+    generation: u64,
+    kick: oneshot::Receiver<Takeover>,
+    takeover: Option<Takeover>,
+) {
+    let shared = state.shared.clone();
+    let mut tally = Tally::default();
+    if let Some(code) = end.goodbye() {
+        let text = match end {
+            End::Protocol(_, why) => state.reason(why),
+            End::Shutdown => state.reason("server shutting down"),
+            End::TakenOver => state.reason("another connection took the session over"),
+            End::KeepAlive => state.reason("nothing received within 1.5 x keep alive"),
+            _ => None,
+        };
+        put_disconnect(state.version, &mut io.wbuf, code, text, &mut tally);
+    }
+    if let End::Protocol(_, why) = end {
+        shared.metrics.protocol_error(why);
+    }
+    shared.proto.disconnected(end.label());
+    flush_tally(&shared, &mut tally);
+    if end != End::SlowConsumer && end != End::IoError {
+        io.finish(GOODBYE_TIMEOUT).await;
+    }
+    drop(io);
+    shared
+        .stats
+        .connected
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    shared.metrics.sessions("online").dec();
+
+    // The will: at once, or after its delay while a persistent session waits offline.
+    let will = state.will.take().filter(|_| end.publishes_will());
+    let identity = state.identity.clone();
+    let (now, later) = match will {
+        Some(w)
+            if crate::broker::will_delay(&w) > 0
+                && state.session.expiry > 0
+                && end != End::TakenOver =>
+        {
+            (None, Some(PendingWill { will: w, identity }))
+        }
+        Some(w) if end == End::TakenOver && crate::broker::will_delay(&w) > 0 => (None, None),
+        Some(w) => (Some(PendingWill { will: w, identity }), None),
+        None => (None, None),
+    };
+    if let Some(w) = now {
+        shared.publish_will(&w);
+    }
+    let mut session = state.session;
+    match takeover {
+        Some(t) => {
+            // A session that ends with its connection (expiry 0) is not handed over.
+            if session.expiry > 0 {
+                let _ = t.reply.send(Some(session));
+            } else {
+                let _ = t.reply.send(None);
+                shared.end_session(&mut session);
+            }
+        }
+        None => {
+            shared
+                .detach(&state.client_id, generation, kick, session, later)
+                .await;
+        }
+    }
+}
