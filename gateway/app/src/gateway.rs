@@ -30,6 +30,16 @@ pub struct Addresses {
     pub admin: SocketAddr,
     /// The HTTP → HTTPS redirect listener.
     pub redirect: Option<SocketAddr>,
+    /// The IPC bus (TCP), when `ipc.enabled`.
+    pub ipc: Option<SocketAddr>,
+    /// The MQTT TCP listener, when `mqtt.enabled`.
+    pub mqtt: Option<SocketAddr>,
+    /// The MQTT TLS listener, when `mqtt.tls_listen` is set.
+    pub mqtt_tls: Option<SocketAddr>,
+    /// The path of MQTT over WebSocket on the front, when on.
+    pub mqtt_ws: Option<String>,
+    /// The IPC bus unix socket, when `ipc.unix_socket` is set.
+    pub ipc_unix: Option<std::path::PathBuf>,
 }
 
 /// A gateway whose listeners are bound, ready to serve.
@@ -46,6 +56,51 @@ pub struct Gateway {
     redirect: Option<TcpListener>,
     http_cert: Option<Arc<ReloadableCert>>,
     proxy: Option<switchboard_proxy::Proxy>,
+    ipc: Option<IpcListeners>,
+    mqtt: Option<MqttListeners>,
+}
+
+/// The MQTT broker's bound listeners and the TLS listener's certificate.
+#[derive(Debug)]
+struct MqttListeners {
+    tcp: TcpListener,
+    tls: Option<(TcpListener, Arc<ReloadableCert>)>,
+}
+
+async fn bind_mqtt(config: &switchboard_mqtt::MqttConfig) -> Result<MqttListeners, RunError> {
+    let tcp = bind("mqtt.listen", config.listen).await?;
+    let tls = match (config.tls_listen, &config.cert, &config.key) {
+        (Some(addr), Some(cert), Some(key)) => {
+            let cert = Arc::new(ReloadableCert::load("mqtt.cert", cert, key)?);
+            Some((bind("mqtt.tls_listen", addr).await?, cert))
+        }
+        _ => None,
+    };
+    Ok(MqttListeners { tcp, tls })
+}
+
+/// The IPC bus's bound listeners: TCP and the optional unix socket.
+#[derive(Debug)]
+struct IpcListeners {
+    tcp: TcpListener,
+    unix: Option<tokio::net::UnixListener>,
+}
+
+async fn bind_ipc(config: &switchboard_ipc::IpcConfig) -> Result<IpcListeners, RunError> {
+    let tcp = bind("ipc.listen", config.listen).await?;
+    let unix = match &config.unix_socket {
+        Some(path) => {
+            let mode = config.unix_socket_mode_bits().unwrap_or(0o660);
+            Some(
+                switchboard_ipc::bind_unix(path, mode).map_err(|e| RunError::Component {
+                    component: "ipc.unix_socket",
+                    message: format!("cannot listen on {}: {e}", path.display()),
+                })?,
+            )
+        }
+        None => None,
+    };
+    Ok(IpcListeners { tcp, unix })
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, RunError> {
@@ -119,7 +174,36 @@ impl Gateway {
             Some(a) => Some(bind("http.redirect_listen", a).await?),
             None => None,
         };
+        let ipc = if config.ipc.enabled {
+            Some(bind_ipc(&config.ipc).await?)
+        } else {
+            None
+        };
+        let mqtt = if config.mqtt.enabled {
+            Some(bind_mqtt(&config.mqtt).await?)
+        } else {
+            None
+        };
         let addresses = Addresses {
+            mqtt: mqtt
+                .as_ref()
+                .map(|l| local("mqtt.listen", &l.tcp))
+                .transpose()?,
+            mqtt_tls: mqtt
+                .as_ref()
+                .and_then(|l| l.tls.as_ref())
+                .map(|(l, _)| local("mqtt.tls_listen", l))
+                .transpose()?,
+            mqtt_ws: (config.mqtt.enabled && !config.mqtt.ws_path.is_empty())
+                .then(|| config.mqtt.ws_path.clone()),
+            ipc: ipc
+                .as_ref()
+                .map(|l| local("ipc.listen", &l.tcp))
+                .transpose()?,
+            ipc_unix: ipc
+                .as_ref()
+                .and_then(|l| l.unix.as_ref())
+                .and(config.ipc.unix_socket.clone()),
             http: local("http.listen", &http)?,
             http_tls: http_cert.is_some(),
             admin: local("admin.listen", &admin)?,
@@ -140,6 +224,8 @@ impl Gateway {
             redirect,
             http_cert,
             proxy,
+            ipc,
+            mqtt,
         })
     }
 
@@ -188,6 +274,8 @@ impl Gateway {
             redirect,
             http_cert,
             proxy,
+            ipc,
+            mqtt,
         } = self;
         let services = Lifecycle::new();
         // The admin server outlives the drain so that probes see "not ready" while it happens.
@@ -195,7 +283,46 @@ impl Gateway {
 
         let _ = &authorizer; // handed to each protocol service as it is mounted below
         let mut endpoints = FrontEndpoints::default();
-        let mounts = Vec::new();
+        let mut mounts = Vec::new();
+
+        // The MQTT broker: TCP and TLS listeners, MQTT over WebSocket on the front, $SYS/broker.
+        let mut mqtt_cert = None;
+        if let Some(listeners) = mqtt {
+            let broker = switchboard_mqtt::Broker::new(
+                config.mqtt.clone(),
+                fabric.clone(),
+                authorizer.clone(),
+                &registry,
+                services.stop.clone(),
+                services.tracker.clone(),
+            )
+            .map_err(|e| RunError::Component {
+                component: "mqtt",
+                message: e.to_string(),
+            })?;
+            services.tracker.spawn(broker.serve(listeners.tcp, None));
+            if let Some((listener, cert)) = listeners.tls {
+                let acceptor = tls::mqtt_acceptor(cert.clone(), config.mqtt.client_ca.as_deref())?;
+                let setup = switchboard_mqtt::TlsSetup {
+                    acceptor,
+                    use_identity_as_username: config.mqtt.use_identity_as_username,
+                };
+                services.tracker.spawn(broker.serve(listener, Some(setup)));
+                mqtt_cert = Some(cert);
+            }
+            if let Some(router) = broker.ws_router() {
+                mounts.push(router);
+                endpoints
+                    .paths
+                    .push((config.mqtt.ws_path.clone(), "MQTT over WebSocket"));
+            }
+            if config.fabric.sys_interval_ms > 0 {
+                services.tracker.spawn(broker.sys_publisher(
+                    VERSION,
+                    Duration::from_millis(config.fabric.sys_interval_ms),
+                ));
+            }
+        }
         if proxy.is_some() {
             for route in &config.proxy.routes {
                 endpoints
@@ -253,9 +380,31 @@ impl Gateway {
                 ));
         }
         services.tracker.spawn(reload::run(
-            reload::Reloadables { http_cert },
+            reload::Reloadables {
+                http_cert,
+                mqtt_cert,
+            },
             services.stop.clone(),
         ));
+
+        // The IPC bus (electron-common-ipc 16), bridged to the fabric.
+        if let Some(listeners) = ipc {
+            let service = switchboard_ipc::IpcService::new(
+                config.ipc.clone(),
+                fabric.clone(),
+                authorizer.clone(),
+                &registry,
+            )
+            .map_err(|e| RunError::Component {
+                component: "ipc",
+                message: e.to_string(),
+            })?;
+            services.tracker.spawn(service.serve(
+                listeners.tcp,
+                listeners.unix,
+                services.stop.clone(),
+            ));
+        }
 
         announce(&addresses, &endpoints);
         readiness.set(Phase::Ready);
@@ -304,6 +453,22 @@ fn announce(addresses: &Addresses, endpoints: &FrontEndpoints) {
         "admin           http://{}/  (/metrics /healthz /readyz)",
         addresses.admin
     );
+    if let Some(mqtt) = addresses.mqtt {
+        tracing::info!("MQTT            mqtt://{mqtt}  (3.1.1 and 5.0)");
+    }
+    if let Some(mqtts) = addresses.mqtt_tls {
+        tracing::info!("MQTT over TLS   mqtts://{mqtts}");
+    }
+    if let Some(path) = &addresses.mqtt_ws {
+        let scheme = if addresses.http_tls { "wss" } else { "ws" };
+        tracing::info!("MQTT over WS    {scheme}://{}{path}", addresses.http);
+    }
+    if let Some(ipc) = addresses.ipc {
+        tracing::info!("IPC bus         tcp://{ipc}  (electron-common-ipc 16)");
+    }
+    if let Some(path) = &addresses.ipc_unix {
+        tracing::info!("IPC bus         unix:{}", path.display());
+    }
 }
 
 /// Binds and serves until `shutdown` resolves: the single seam the binary and the tests use.

@@ -86,22 +86,26 @@ pub struct IpcHandle {
 }
 
 impl IpcService {
-    /// Builds the service. `stop` is cancelled at shutdown (stop accepting, end every
-    /// socket); every task is spawned on `tracker`. The `switchboard_ipc_*` metrics are
-    /// registered on `registry`.
+    /// Builds the service and registers the `switchboard_ipc_*` metrics on `registry`.
+    /// Nothing runs until [`IpcService::serve`].
     pub fn new(
         config: IpcConfig,
         fabric: Fabric,
         authorizer: Arc<dyn Authorizer>,
         registry: &Registry,
-        stop: CancellationToken,
-        tracker: TaskTracker,
     ) -> Result<IpcService, IpcError> {
         if let Some((key, what)) = config.problems().into_iter().next() {
             return Err(IpcError::Config { key, what });
         }
         let metrics = IpcMetrics::register(registry, fabric.metrics().protocol("ipc"))?;
-        let broker = Broker::new(config, fabric, authorizer, metrics, stop, tracker);
+        let broker = Broker::new(
+            config,
+            fabric,
+            authorizer,
+            metrics,
+            CancellationToken::new(),
+            TaskTracker::new(),
+        );
         Ok(IpcService {
             broker: Arc::new(broker),
         })
@@ -114,10 +118,17 @@ impl IpcService {
         }
     }
 
-    /// Serves `tcp` and, when given, `unix` until the stop token is cancelled; the bridge
-    /// and every connection run as tasks on the tracker. Returns once the accept loops end;
-    /// the connections then say goodbye (flush, end the stream) on their own tasks.
-    pub async fn serve(self, tcp: TcpListener, unix: Option<UnixListener>) {
+    /// Serves `tcp` and, when given, `unix` until `stop` is cancelled. The bridge and every
+    /// connection run as tasks of their own; once `stop` fires the accept loops end, each
+    /// connection flushes what is queued for it and ends its stream (the Node clients see
+    /// the broker close), and this future returns when all of them are done. Spawn it on
+    /// the gateway's task tracker so that shutdown waits for the drain.
+    pub async fn serve(
+        self,
+        tcp: TcpListener,
+        unix: Option<UnixListener>,
+        stop: CancellationToken,
+    ) {
         let broker = self.broker;
         let sub = broker.fabric.subscriber(
             SubscriberSpec::new("ipc", "ipc-bridge")
@@ -132,7 +143,16 @@ impl IpcService {
                 .tracker
                 .spawn(listener::accept_unix(broker.clone(), unix, limit.clone()));
         }
-        listener::accept_tcp(broker, tcp, limit).await;
+        broker
+            .tracker
+            .spawn(listener::accept_tcp(broker.clone(), tcp, limit));
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = broker.stop.cancelled() => {}
+        }
+        broker.stop.cancel();
+        broker.tracker.close();
+        broker.tracker.wait().await;
     }
 }
 

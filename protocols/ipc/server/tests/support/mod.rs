@@ -43,19 +43,12 @@ impl Broker {
         let registry = Registry::new();
         let stop = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let service = IpcService::new(
-            config,
-            fabric.clone(),
-            Arc::new(AllowAll),
-            &registry,
-            stop.clone(),
-            tracker.clone(),
-        )
-        .expect("valid config");
+        let service = IpcService::new(config, fabric.clone(), Arc::new(AllowAll), &registry)
+            .expect("valid config");
         let handle = service.handle();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tracker.spawn(service.serve(listener, None));
+        tracker.spawn(service.serve(listener, None, stop.clone()));
         Broker {
             addr,
             fabric,
