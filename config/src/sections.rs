@@ -64,25 +64,43 @@ impl Default for AdminConfig {
 }
 
 /// Users and rights shared by every protocol (`[auth]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// Whether clients without credentials are let in. Default: true when the gateway runs without a
     /// config file, false with one (as mosquitto 2 does).
     pub anonymous: Option<bool>,
-    /// mosquitto-format password file (`user:$7$...` or `user:$6$...` lines).
+    /// mosquitto-format password file (`user:$7$...` or `user:$6$...` lines, as `mosquitto_passwd`
+    /// or `switchboard passwd` write them). Without it, user names are taken on trust when
+    /// `anonymous` is on, and refused when it is off.
     pub password_file: Option<PathBuf>,
-    /// mosquitto-format ACL file.
+    /// mosquitto-format ACL file (`user`, `topic`, `pattern` lines). Without it every client may use
+    /// every topic; with it, whatever it does not allow is denied.
     pub acl_file: Option<PathBuf>,
     /// JSON Web Tokens for browsers.
     pub jwt: Option<JwtConfig>,
-    /// How long an authorisation decision is cached, in milliseconds. Default 60 000.
-    pub cache_ttl_ms: Option<u64>,
-    /// Most cached decisions. Default 100 000.
-    pub cache_capacity: Option<u64>,
+    /// How long an authorisation decision is cached, in milliseconds; 0 turns the cache off.
+    /// Reloading the files (SIGHUP) empties the cache. Default 60 000.
+    pub cache_ttl_ms: u64,
+    /// Most cached decisions; 0 turns the cache off. Default 100 000.
+    pub cache_capacity: u64,
 }
 
-/// JWT verification (`[auth.jwt]`).
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            anonymous: None,
+            password_file: None,
+            acl_file: None,
+            jwt: None,
+            cache_ttl_ms: 60_000,
+            cache_capacity: 100_000,
+        }
+    }
+}
+
+/// JWT verification (`[auth.jwt]`). A token must carry `exp` (60 s of leeway for clock skew), be
+/// signed with `algorithm`, and name its user in `user_claim`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JwtConfig {
@@ -94,11 +112,13 @@ pub struct JwtConfig {
     pub algorithm: String,
     /// Claim naming the user. Default `sub`.
     pub user_claim: String,
-    /// Optional claim holding a list of topic filters the token grants.
+    /// Optional claim holding the topic filters the token grants (a list of strings, or one string
+    /// of filters separated by spaces). A token carrying it may use only topics inside those filters,
+    /// on top of the ACL; a token without it is limited by the ACL alone.
     pub topics_claim: Option<String>,
-    /// Required audience, if any.
+    /// Required audience: tokens must carry an `aud` naming it.
     pub audience: Option<String>,
-    /// Required issuer, if any.
+    /// Required issuer: tokens must carry this `iss`.
     pub issuer: Option<String>,
 }
 

@@ -138,6 +138,24 @@ fn check_files(config: &Config, out: &mut Vec<(String, String)>) {
                 format!("`{other}` is not supported; use HS256, RS256 or ES256"),
             )),
         }
+        if jwt.user_claim.trim().is_empty() {
+            out.push((
+                "auth.jwt.user_claim".into(),
+                "must name the claim holding the user name, e.g. `sub`".into(),
+            ));
+        }
+        for (key, value) in [
+            ("auth.jwt.topics_claim", &jwt.topics_claim),
+            ("auth.jwt.audience", &jwt.audience),
+            ("auth.jwt.issuer", &jwt.issuer),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                out.push((
+                    key.into(),
+                    "must not be empty; remove the key instead".into(),
+                ));
+            }
+        }
     }
 }
 

@@ -72,6 +72,13 @@ fn the_full_example_spells_out_every_default() {
     assert_eq!(full.ipc, defaults.ipc);
     assert_eq!(full.telemetry, defaults.telemetry);
     assert_eq!(full.shutdown, defaults.shutdown);
+    assert_eq!(
+        full.auth,
+        switchboard_config::AuthConfig {
+            anonymous: Some(false),
+            ..defaults.auth
+        }
+    );
 }
 
 #[test]
