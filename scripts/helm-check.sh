@@ -31,8 +31,6 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-export HOME="$work/home"   # helm keeps no state between runs and reads no user config
-mkdir -p "$HOME"
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -43,6 +41,10 @@ if [ -z "${SWITCHBOARD_BIN:-}" ]; then
   SWITCHBOARD_BIN="$target_dir/debug/switchboard"
 fi
 export SWITCHBOARD_BIN
+
+# helm keeps no state between runs and reads no user config (set after cargo, which needs HOME).
+export HOME="$work/home"
+mkdir -p "$HOME"
 
 say "helm lint --strict ($("$HELM" version --short))"
 "$HELM" lint --strict "$CHART" >"$work/lint.log" || { cat "$work/lint.log"; exit 1; }
