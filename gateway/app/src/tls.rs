@@ -108,3 +108,36 @@ pub fn http_acceptor(cert: Arc<ReloadableCert>) -> Result<TlsAcceptor, RunError>
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
+
+/// A TLS acceptor for the MQTT TLS listener. With `client_ca`, clients must present a certificate
+/// signed by one of its CAs (mosquitto's `require_certificate` with `cafile`).
+pub fn mqtt_acceptor(
+    cert: Arc<ReloadableCert>,
+    client_ca: Option<&Path>,
+) -> Result<TlsAcceptor, RunError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err("mqtt.cert", e.to_string()))?;
+    let config = match client_ca {
+        None => builder.with_no_client_auth().with_cert_resolver(cert),
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in load_certs("mqtt.client_ca", path)? {
+                roots
+                    .add(c)
+                    .map_err(|e| tls_err("mqtt.client_ca", format!("{}: {e}", path.display())))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| tls_err("mqtt.client_ca", e.to_string()))?;
+            builder
+                .with_client_cert_verifier(verifier)
+                .with_cert_resolver(cert)
+        }
+    };
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
