@@ -243,10 +243,13 @@ def check_render(case: str, docs: list[dict], work: Path) -> str:
     mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
     check(case, mounts.get("/etc/switchboard/switchboard.toml", {}).get("subPath") == "switchboard.toml",
           "the ConfigMap is mounted at /etc/switchboard/switchboard.toml")
+    mqtt_on = cfg.get("mqtt", {}).get("enabled", True)
+    ipc_on = cfg.get("ipc", {}).get("enabled", True)
     listen = {
         "http": cfg["http"]["listen"], "admin": cfg["admin"]["listen"],
-        "mqtt": cfg.get("mqtt", {}).get("listen"), "mqtts": cfg.get("mqtt", {}).get("tls_listen"),
-        "ipc": cfg.get("ipc", {}).get("listen"),
+        "mqtt": cfg.get("mqtt", {}).get("listen") if mqtt_on else None,
+        "mqtts": cfg.get("mqtt", {}).get("tls_listen") if mqtt_on else None,
+        "ipc": cfg.get("ipc", {}).get("listen") if ipc_on else None,
     }
     for name, addr in listen.items():
         if addr is None:
