@@ -323,6 +323,23 @@ impl Gateway {
                 ));
             }
         }
+        // Engine.IO for browsers, bridged to the fabric, with the JavaScript client.
+        if config.engineio.enabled {
+            let eio = switchboard_engineio::mount(
+                &config.engineio,
+                fabric.clone(),
+                authorizer.clone(),
+                &registry,
+                services.stop.clone(),
+                services.tracker.clone(),
+            )
+            .map_err(|e| RunError::Component {
+                component: "engineio",
+                message: e.to_string(),
+            })?;
+            mounts.push(eio.router);
+            endpoints.paths.extend(eio.paths);
+        }
         if proxy.is_some() {
             for route in &config.proxy.routes {
                 endpoints

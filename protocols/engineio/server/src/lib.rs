@@ -63,3 +63,62 @@ pub fn router<H: Handler>(engine: Arc<Engine<H>>) -> Router {
     }
     router
 }
+
+/// A stable 16-bit node tag for sids, derived from the fabric's node id (FNV-1a, folded), so a
+/// node keeps its tag across restarts when its id is configured.
+pub fn node_tag(node_id: &str) -> proto::NodeTag {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in node_id.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    proto::NodeTag::new(((h >> 16) ^ (h & 0xffff)) as u16)
+}
+
+/// The Engine.IO server as the gateway mounts it: the engine running the fabric
+/// [`bridge::Bridge`], its router, and the front paths it serves.
+#[derive(Debug)]
+pub struct Mounted {
+    /// The engine.
+    pub engine: Arc<Engine<bridge::Bridge>>,
+    /// The Engine.IO path and, when enabled, the JavaScript client.
+    pub router: Router,
+    /// `(path, what)` for the start-up announcement and 404 pages.
+    pub paths: Vec<(String, &'static str)>,
+}
+
+/// Builds the Engine.IO server bridged to `fabric`: its metrics go on `registry`, its tasks on
+/// `tracker`, and it says goodbye to every session when `stop` is cancelled.
+pub fn mount(
+    config: &EngineIoConfig,
+    fabric: switchboard_fabric::Fabric,
+    authorizer: Arc<dyn switchboard_fabric::Authorizer>,
+    registry: &prometheus::Registry,
+    stop: tokio_util::sync::CancellationToken,
+    tracker: tokio_util::task::TaskTracker,
+) -> Result<Mounted, Error> {
+    let metrics = Metrics::register(registry, fabric.metrics().protocol(PROTOCOL))?;
+    let node = node_tag(fabric.node_id());
+    let bridge = bridge::Bridge::new(config, fabric, authorizer, tracker.clone());
+    let engine = Engine::new(config.clone(), bridge, node, metrics, stop, tracker)?;
+    let mut router = router(engine.clone());
+    let mut paths = vec![(config.path.clone(), "Engine.IO")];
+    if !config.client_path.is_empty() {
+        router = router.merge(client::router(&config.client_path));
+        paths.push((config.client_path.clone(), "JavaScript client"));
+    }
+    Ok(Mounted {
+        engine,
+        router,
+        paths,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn node_tags_are_stable_and_spread() {
+        assert_eq!(super::node_tag("gw-1"), super::node_tag("gw-1"));
+        assert_ne!(super::node_tag("gw-1"), super::node_tag("gw-2"));
+    }
+}
