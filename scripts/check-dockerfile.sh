@@ -152,8 +152,19 @@ chown "${USER_SPEC%%:*}:${USER_SPEC##*:}" "$work/root/var/lib/switchboard"
 run_cmd="${ENTRY//\/usr\/local\/bin\/switchboard/$work/root/usr/local/bin/switchboard}"
 run_cmd="${run_cmd//$CONF_DST/$work/root$CONF_DST}"
 uid="${USER_SPEC%%:*}"; gid="${USER_SPEC##*:}"
-grace_ms="$("$work/root/usr/local/bin/switchboard" print-config --config "$work/root$CONF_DST" \
-  | sed -n '/^\[shutdown\]/,/^\[/s/^grace_ms *= *\([0-9]*\)/\1/p')"
+"$work/root/usr/local/bin/switchboard" print-config --config "$work/root$CONF_DST" > "$work/effective.toml"
+read -r grace_ms expected <<<"$("$VENV/bin/python" - "$work/effective.toml" <<'PY'
+import sys, tomllib
+c = tomllib.load(open(sys.argv[1], "rb"))
+addrs = [c["http"]["listen"], c["admin"]["listen"], c["http"].get("redirect_listen")]
+if c["mqtt"].get("enabled", True):
+    addrs += [c["mqtt"]["listen"], c["mqtt"].get("tls_listen")]
+if c["ipc"].get("enabled", True):
+    addrs.append(c["ipc"]["listen"])
+ports = sorted({int(a.rsplit(":", 1)[1]) for a in addrs if a})
+print(c["shutdown"]["grace_ms"], ",".join(map(str, ports)))
+PY
+)"
 
 cat > "$work/inside.sh" <<EOF
 set -euo pipefail
@@ -187,6 +198,7 @@ echo "    listening: \$listening (EXPOSE $EXPOSE)"
 for p in \$listening; do
   case " $EXPOSE " in *" \$p "*) ;; *) echo "port \$p is not EXPOSEd"; exit 1;; esac
 done
+[ "\$(echo \$listening | tr ' ' ',')" = "$expected" ] || { echo "listening on \$listening, but the config asks for $expected"; exit 1; }
 start=\$(date +%s%N)
 kill -TERM "\$pid1"
 set +e; wait "\$ns"; rc=\$?; set -e
