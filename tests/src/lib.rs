@@ -22,10 +22,11 @@ pub mod interop;
 pub mod wait;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use switchboard::{Addresses, Gateway, RunError};
 use switchboard_config::Config;
-use switchboard_fabric::Fabric;
+use switchboard_fabric::{Authorizer, Fabric};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -71,6 +72,7 @@ impl GatewayBuilder {
         let gateway = Gateway::bind(self.config).await?;
         let addresses = gateway.addresses().clone();
         let fabric = gateway.fabric().clone();
+        let authorizer = gateway.authorizer().clone();
         let readiness = gateway.readiness().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(gateway.serve(async move {
@@ -81,6 +83,7 @@ impl GatewayBuilder {
         Ok(TestGateway {
             addresses,
             fabric,
+            authorizer,
             readiness,
             stop: Some(tx),
             handle: Some(handle),
@@ -103,6 +106,8 @@ pub struct TestGateway {
     pub addresses: Addresses,
     /// The gateway's fabric, to publish or observe from the test.
     pub fabric: Fabric,
+    /// The authorizer every protocol of the gateway consults (`[auth]`).
+    pub authorizer: Arc<dyn Authorizer>,
     /// The gateway's readiness state.
     pub readiness: switchboard::shutdown::Readiness,
     stop: Option<oneshot::Sender<()>>,

@@ -1,7 +1,9 @@
-//! The command line: `switchboard [run]`, `switchboard check-config`, `switchboard print-config`.
+//! The command line: `switchboard [run]`, `switchboard check-config`, `switchboard print-config`,
+//! and `switchboard passwd` (password files, like `mosquitto_passwd`).
 //!
 //! Exit codes: 0 success, 1 runtime failure (e.g. a port in use), 64 invalid configuration or usage.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,7 +17,14 @@ use crate::error::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 /// With no arguments it runs on the embedded defaults: HTTP front on 127.0.0.1:8080, MQTT on
 /// 127.0.0.1:1883, IPC bus on 127.0.0.1:7700, admin on 127.0.0.1:9090, anonymous access allowed.
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, about, long_about)]
+#[command(
+    name = "switchboard",
+    version,
+    about,
+    long_about,
+    after_help = "Password files: `switchboard passwd [-c | -D] [-b] [-I N] [-H HASH] FILE USER \
+                  [PASSWORD]` works like mosquitto_passwd (see `switchboard passwd --help`)."
+)]
 pub struct Cli {
     /// TOML configuration file. Every key can also be set with SWITCHBOARD_<SECTION>__<KEY>.
     #[arg(short, long, global = true, value_name = "FILE")]
@@ -84,7 +93,12 @@ fn load(cli: &Cli) -> Result<Config, ExitCode> {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "passwd") {
+        // Its own parser: mosquitto_passwd's `-c` would clash with the global `-c/--config`.
+        return passwd_main(args.into_iter().skip(1));
+    }
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -97,6 +111,11 @@ pub fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Run) {
         Command::CheckConfig => {
+            // The password file, ACL file and JWT key are checked line by line too.
+            if let Err(e) = switchboard_auth::AuthFiles::load(&config.auth) {
+                print_config_errors(&[e.to_config_error()]);
+                return ExitCode::from(EXIT_USAGE);
+            }
             match &cli.config {
                 Some(p) => println!("{}: configuration is valid", p.display()),
                 None => println!("configuration is valid (embedded defaults)"),
@@ -142,4 +161,129 @@ fn run(config: Config) -> ExitCode {
             }
         }
     })
+}
+
+/// `switchboard passwd`: manages a mosquitto-format password file the way `mosquitto_passwd` does,
+/// writing `$7$` (PBKDF2-SHA512) entries that mosquitto reads too.
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard passwd",
+    about = "Manage a mosquitto-format password file (like mosquitto_passwd)",
+    override_usage = "switchboard passwd [-H HASH] [-I ITERATIONS] [-c | -D] FILE USER\n       \
+                      switchboard passwd [-H HASH] [-I ITERATIONS] [-c] -b FILE USER PASSWORD"
+)]
+pub struct PasswdCli {
+    /// Create a new password file, overwriting an existing one. With FILE `-`, print the entry.
+    #[arg(short = 'c', conflicts_with = "delete")]
+    pub create: bool,
+    /// Batch mode: take the password from the command line instead of prompting for it.
+    #[arg(short = 'b', conflicts_with = "delete")]
+    pub batch: bool,
+    /// Delete USER from FILE instead of adding or updating it.
+    #[arg(short = 'D')]
+    pub delete: bool,
+    /// PBKDF2 iterations of new `$7$` entries.
+    #[arg(
+        short = 'I',
+        value_name = "ITERATIONS",
+        default_value_t = switchboard_auth::password::DEFAULT_ITERATIONS,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(i32::MAX))
+    )]
+    pub iterations: u32,
+    /// Hash of new entries: `sha512-pbkdf2` (`$7$`, recommended) or `sha512` (`$6$`, only for
+    /// mosquitto 1.x).
+    #[arg(short = 'H', value_name = "HASH", default_value = "sha512-pbkdf2",
+          value_parser = ["sha512-pbkdf2", "sha512"])]
+    pub hash: String,
+    /// The password file.
+    pub file: PathBuf,
+    /// The user name (no `:` and no control characters).
+    pub user: String,
+    /// The password, with -b only.
+    pub password: Option<String>,
+}
+
+fn passwd_main(args: impl Iterator<Item = OsString>) -> ExitCode {
+    let cli = match PasswdCli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    match passwd(&cli) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(message) => {
+            eprintln!("Error: {message}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// Runs `switchboard passwd`; the error is the message to print.
+pub fn passwd(cli: &PasswdCli) -> Result<(), String> {
+    use switchboard_auth::passwd::{self, Change, HashKind};
+    let kind = HashKind::from_name(&cli.hash).unwrap_or_default();
+    passwd::validate_username(&cli.user).map_err(|e| e.to_string())?;
+    if cli.delete {
+        if cli.password.is_some() {
+            return Err("-D takes no password".into());
+        }
+        passwd::delete_user(&cli.file, &cli.user).map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    let password = match (&cli.password, cli.batch) {
+        (Some(p), true) => p.clone(),
+        (None, true) => return Err("-b needs the password after the user name".into()),
+        (Some(_), false) => {
+            return Err("a password on the command line needs -b (batch mode)".into());
+        }
+        (None, false) => prompt_password()?,
+    };
+    let to_stdout = cli.create && cli.file.as_os_str() == "-";
+    if to_stdout {
+        let line = passwd::entry_line(&cli.user, password.as_bytes(), kind, cli.iterations)
+            .map_err(|e| e.to_string())?;
+        print!("{line}");
+        return Ok(());
+    }
+    let change = if cli.create {
+        passwd::create(
+            &cli.file,
+            &cli.user,
+            password.as_bytes(),
+            kind,
+            cli.iterations,
+        )
+        .map(|()| Change::Added)
+    } else {
+        passwd::set_password(
+            &cli.file,
+            &cli.user,
+            password.as_bytes(),
+            kind,
+            cli.iterations,
+        )
+    }
+    .map_err(|e| e.to_string())?;
+    match change {
+        Change::Added => println!("Adding password for user {}", cli.user),
+        Change::Updated => println!("Updating password for user {}", cli.user),
+    }
+    Ok(())
+}
+
+/// Reads the password twice from the terminal without echo, as mosquitto_passwd does.
+fn prompt_password() -> Result<String, String> {
+    let read = |prompt: &str| {
+        rpassword::prompt_password(prompt).map_err(|e| {
+            format!("cannot read the password from the terminal ({e}); use -b to pass it instead")
+        })
+    };
+    let first = read("Password: ")?;
+    let second = read("Reenter password: ")?;
+    if first != second {
+        return Err("Passwords do not match.".into());
+    }
+    Ok(first)
 }

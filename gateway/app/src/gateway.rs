@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use prometheus::Registry;
 use switchboard_config::Config;
-use switchboard_fabric::{AllowAll, Authorizer, Fabric};
+use switchboard_fabric::{Authorizer, Fabric};
 use tokio::net::TcpListener;
 
 use crate::error::RunError;
@@ -49,6 +49,7 @@ pub struct Gateway {
     registry: Registry,
     fabric: Fabric,
     authorizer: Arc<dyn Authorizer>,
+    auth: Arc<switchboard_auth::Auth>,
     readiness: Readiness,
     addresses: Addresses,
     http: TcpListener,
@@ -145,9 +146,16 @@ impl Gateway {
             .clone()
             .unwrap_or_else(|| format!("{:08x}", rand::random::<u32>()));
         let fabric = Fabric::new(config.fabric.clone(), node_id, &registry)?;
-        // One user and ACL model for every protocol. Until password/ACL files are supported every
-        // client is let in; see the auth issue.
-        let authorizer: Arc<dyn Authorizer> = Arc::new(AllowAll);
+        // One user and ACL model for every protocol: password file, ACL file and JWT from `[auth]`
+        // (switchboard-auth), reloaded on SIGHUP. A malformed file is a configuration error naming
+        // its key, file and line.
+        let auth = Arc::new(
+            switchboard_auth::Auth::new(&config.auth, &registry).map_err(|e| match e {
+                switchboard_auth::LoadError::Metrics(m) => RunError::Metrics(m),
+                other => RunError::Config(vec![other.to_config_error()]),
+            })?,
+        );
+        let authorizer: Arc<dyn Authorizer> = auth.clone();
 
         let http_cert = match (&config.http.tls_cert, &config.http.tls_key) {
             (Some(c), Some(k)) => Some(Arc::new(ReloadableCert::load("http.tls_cert", c, k)?)),
@@ -217,6 +225,7 @@ impl Gateway {
             registry,
             fabric,
             authorizer,
+            auth,
             readiness: Readiness::default(),
             addresses,
             http,
@@ -267,6 +276,7 @@ impl Gateway {
             registry,
             fabric,
             authorizer,
+            auth,
             readiness,
             addresses,
             http,
@@ -399,6 +409,7 @@ impl Gateway {
         services.tracker.spawn(reload::run(
             reload::Reloadables {
                 http_cert,
+                auth: Some(auth),
                 mqtt_cert,
             },
             services.stop.clone(),

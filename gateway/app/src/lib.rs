@@ -5,7 +5,8 @@
 //! real gateways in-process through [`run`] or [`Gateway`].
 //!
 //! # Layout
-//! - [`cli`]: command line (`switchboard`, `check-config`, `print-config`) and exit codes.
+//! - [`cli`]: command line (`switchboard`, `check-config`, `print-config`, `passwd`) and exit
+//!   codes.
 //! - [`gateway`]: the composition root: [`Gateway::bind`] validates and binds everything,
 //!   [`Gateway::serve`] runs and shuts down; [`run`] does both.
 //! - [`serve`]: the HTTP accept loop (limits, TLS, HTTP/1.1 + HTTP/2, upgrades, graceful close).
