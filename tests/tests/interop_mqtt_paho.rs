@@ -25,7 +25,11 @@ fn args(gw: &TestGateway, scenario: &str, version: u8, extra: &str) -> Vec<Strin
 
 async fn run(gw: &TestGateway, scenario: &str, version: u8, extra: &str) -> interop::ScriptOutput {
     let out = interop::run(
-        interop::python("mqtt", "paho_scenarios.py", &args(gw, scenario, version, extra)),
+        interop::python(
+            "mqtt",
+            "paho_scenarios.py",
+            &args(gw, scenario, version, extra),
+        ),
         TIMEOUT,
     )
     .await;
@@ -58,7 +62,12 @@ async fn paho_publish_subscribe_at_every_qos_in_both_versions() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|m| (m["payload"].as_str().unwrap().to_owned(), m["qos"].as_u64().unwrap()))
+            .map(|m| {
+                (
+                    m["payload"].as_str().unwrap().to_owned(),
+                    m["qos"].as_u64().unwrap(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
@@ -75,7 +84,10 @@ async fn paho_retained_messages_are_shared_with_the_fabric() {
     for version in [3, 5] {
         let out = run(&gw, "retained", version, "").await;
         let m = &event(&out, "received")["messages"][0];
-        assert_eq!((m["payload"].as_str(), m["retain"].as_bool()), (Some("kept"), Some(true)));
+        assert_eq!(
+            (m["payload"].as_str(), m["retain"].as_bool()),
+            (Some("kept"), Some(true))
+        );
         assert_eq!(event(&out, "after_delete")["messages"], json!([]));
     }
     gw.shutdown().await;
@@ -87,7 +99,10 @@ async fn paho_will_on_abrupt_close_and_on_keepalive_timeout_but_not_after_discon
     for version in [3, 5] {
         let out = run(&gw, "will", version, "").await;
         let w = event(&out, "will");
-        assert_eq!((w["topic"].as_str(), w["payload"].as_str()), (Some("paho/will/dying"), Some("bye")));
+        assert_eq!(
+            (w["topic"].as_str(), w["payload"].as_str()),
+            (Some("paho/will/dying"), Some("bye"))
+        );
         assert_eq!(event(&out, "after_disconnect")["messages"], json!([]));
     }
     // Keep-alive 2 s: the broker gives up after 3 s of silence and publishes the will.
@@ -113,7 +128,10 @@ async fn paho_persistent_session_resumes_with_the_messages_queued_while_away() {
 async fn paho_v5_properties_round_trip() {
     let gw = TestGateway::builder().start().await;
     let mut fabric_side = gw.fabric.subscriber(SubscriberSpec::new("test", "ipc"));
-    fabric_side.subscribe(TopicFilter::new("paho/props/#").unwrap(), SubOptions::default());
+    fabric_side.subscribe(
+        TopicFilter::new("paho/props/#").unwrap(),
+        SubOptions::default(),
+    );
     let out = run(&gw, "v5props", 5, "").await;
     let m = event(&out, "received");
     assert_eq!(m["payload"], json!("{\"temp\": 21.5}"));
@@ -131,7 +149,10 @@ async fn paho_v5_properties_round_trip() {
     // What the other protocols see in the fabric.
     let d = fabric_side.recv().await.unwrap();
     assert_eq!(d.message.kind, PayloadKind::Json);
-    assert_eq!(d.message.reply_to.as_ref().unwrap().as_str(), "paho/props/reply");
+    assert_eq!(
+        d.message.reply_to.as_ref().unwrap().as_str(),
+        "paho/props/reply"
+    );
     assert_eq!(d.message.correlation.as_deref(), Some(&b"corr-7"[..]));
     assert_eq!(d.message.properties.len(), 3);
     gw.shutdown().await;
@@ -172,7 +193,10 @@ async fn paho_v5_request_reply_interoperates_through_the_fabric() {
     let out = run(&gw, "requester", 5, "").await;
     answer.await.unwrap();
     let r = event(&out, "reply");
-    assert_eq!((r["payload"].as_str(), r["CorrelationData"].as_str()), (Some("42"), Some("q-1")));
+    assert_eq!(
+        (r["payload"].as_str(), r["CorrelationData"].as_str()),
+        (Some("42"), Some("q-1"))
+    );
     gw.shutdown().await;
 }
 
@@ -189,7 +213,10 @@ async fn paho_shared_subscription_and_subscription_options() {
     assert_eq!(counts.iter().sum::<u64>(), 10);
     assert!(counts.iter().all(|c| *c > 0), "{counts:?}");
     let out = run(&gw, "options", 5, "").await;
-    let msgs = event(&out, "options")["messages"].as_array().unwrap().clone();
+    let msgs = event(&out, "options")["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
     // Retain handling 2: no replay of paho/opt/r; no local: not our own; retain as published: set.
     assert_eq!(msgs.len(), 1, "{msgs:?}");
     assert_eq!(msgs[0]["topic"], json!("paho/opt/live"));
@@ -201,7 +228,10 @@ async fn paho_shared_subscription_and_subscription_options() {
 async fn paho_over_websocket_on_the_front() {
     let gw = TestGateway::builder().start().await;
     let mut fabric_side = gw.fabric.subscriber(SubscriberSpec::new("test", "t"));
-    fabric_side.subscribe(TopicFilter::new("paho/ws/#").unwrap(), SubOptions::default());
+    fabric_side.subscribe(
+        TopicFilter::new("paho/ws/#").unwrap(),
+        SubOptions::default(),
+    );
     for version in [3, 5] {
         let script_args = vec![
             "127.0.0.1".into(),

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use switchboard_fabric::{Message, PayloadKind, Qos, SubOptions, SubscriberSpec, Topic, TopicFilter};
+use switchboard_fabric::{
+    Message, PayloadKind, Qos, SubOptions, SubscriberSpec, Topic, TopicFilter,
+};
 use switchboard_tests::TestGateway;
 use tokio::sync::mpsc;
 
@@ -162,7 +164,10 @@ async fn rumqttc_v4_persistent_session_gets_queued_messages_and_the_will_fires_o
     w.connected().await;
     w.task.abort();
     drop(w);
-    let d = tokio::time::timeout(WAIT, watch.recv()).await.unwrap().unwrap();
+    let d = tokio::time::timeout(WAIT, watch.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&d.message.payload[..], b"offline");
     gw.shutdown().await;
 }
@@ -220,7 +225,10 @@ async fn rumqttc_v5_properties_round_trip() {
         .publish_with_properties("rq5/x", QoS::AtLeastOnce, false, "{\"v\":1}", props)
         .await
         .unwrap();
-    let p = tokio::time::timeout(WAIT, rx.recv()).await.unwrap().unwrap();
+    let p = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
     let got = p.properties.expect("properties");
     assert_eq!(got.payload_format_indicator, Some(1));
     assert!(got.message_expiry_interval.unwrap() <= 600);
@@ -228,7 +236,10 @@ async fn rumqttc_v5_properties_round_trip() {
     assert_eq!(got.correlation_data.as_deref(), Some(&b"id-1"[..]));
     assert_eq!(
         got.user_properties,
-        [("a".to_owned(), "1".to_owned()), ("b".to_owned(), "2".to_owned())]
+        [
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), "2".to_owned())
+        ]
     );
     assert_eq!(got.content_type.as_deref(), Some("application/json"));
     assert_eq!(got.subscription_identifiers, [7]);
