@@ -49,3 +49,17 @@ helm-check:
 ## emulated (tini as PID 1, image user, HEALTHCHECK, SIGTERM drain). Slow: a release build.
 docker-check:
 	./scripts/check-dockerfile.sh
+
+## Benchmarks (not part of `make test`): every server pinned to CPU 0, the generator to CPU 1.
+## Results: the table on stdout, target/bench/{results.json,*.svg,performance.md}.
+.PHONY: bench-deps
+bench-deps:
+	./tests/bench/install.sh
+
+bench: bench-deps
+	$(CARGO) build --release -p switchboard -p switchboard-bench
+	taskset -c 1 target/release/switchboard-bench run $(BENCH_ARGS)
+
+bench-quick: bench-deps
+	$(CARGO) build --release -p switchboard -p switchboard-bench
+	taskset -c 1 target/release/switchboard-bench run --quick $(BENCH_ARGS)
