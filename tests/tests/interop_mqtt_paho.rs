@@ -252,3 +252,59 @@ async fn paho_over_websocket_on_the_front() {
     }
     gw.shutdown().await;
 }
+
+const ACL: &str = "\
+user alice
+topic readwrite mine/#
+topic read readonly/#
+";
+
+#[tokio::test]
+async fn paho_acl_denial_with_password_and_acl_files() {
+    use switchboard_auth::passwd::{self, HashKind};
+    let dir = std::env::temp_dir().join(format!("switchboard-mqtt-acl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pw = dir.join("passwd");
+    let _ = std::fs::remove_file(&pw);
+    passwd::create(&pw, "alice", b"alice-pw", HashKind::Pbkdf2Sha512, 101).unwrap();
+    let acl = dir.join("acl");
+    std::fs::write(&acl, ACL).unwrap();
+    let gw = TestGateway::builder()
+        .configure(|c| {
+            c.auth.anonymous = Some(false);
+            c.auth.password_file = Some(pw.clone());
+            c.auth.acl_file = Some(acl.clone());
+        })
+        .start()
+        .await;
+    let mut watch = gw.fabric.subscriber(SubscriberSpec::new("test", "w"));
+    watch.subscribe(
+        TopicFilter::new("readonly/#").unwrap(),
+        SubOptions::default(),
+    );
+    for version in [3u8, 5] {
+        let out = run(&gw, "denied", version, "alice:alice-pw").await;
+        assert_eq!(event(&out, "connack")["rc"], json!(0));
+        let denied = if version == 5 { 0x87 } else { 0x80 };
+        assert_eq!(
+            event(&out, "suback_secret")["codes"],
+            json!([denied]),
+            "v{version}"
+        );
+        assert_eq!(event(&out, "suback_readonly")["codes"], json!([1]));
+        // 3.1.1 cannot say no to a PUBLISH: acknowledged and dropped, as mosquitto does.
+        let puback = if version == 5 { 0x87 } else { 0 };
+        assert_eq!(event(&out, "puback")["rc"], json!(puback), "v{version}");
+        assert_eq!(event(&out, "received")["messages"], json!([]));
+        let bad = event(&out, "bad_connack")["rc"].as_u64().unwrap();
+        assert!(bad == 4 || bad == 0x86, "bad password answered {bad}");
+        let anon = event(&out, "anonymous_connack")["rc"].as_u64().unwrap();
+        assert!(anon == 5 || anon == 0x87, "anonymous answered {anon}");
+    }
+    assert!(
+        watch.try_recv().unwrap().is_none(),
+        "a denied publish reached the fabric"
+    );
+    gw.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

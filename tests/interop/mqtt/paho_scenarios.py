@@ -299,27 +299,34 @@ def scenario_options():
 
 
 def scenario_denied():
-    """Subscribe and publish where an ACL denies it (username from EXTRA)."""
+    """Subscribe, publish and read where the ACL says no (user:password in EXTRA)."""
     user, password = EXTRA.split(":", 1)
-    c = Peer("paho-denied")
+    c = Peer("paho-acl")
     c.client.username_pw_set(user, password)
     _, rc, _ = c.connect()
     emit("connack", rc=rc_value(rc))
-    codes = c.sub("secret/#", 1)
-    emit("suback", codes=[rc_value(x) for x in codes])
-    info = c.client.publish("readonly/x", b"nope", 1)
-    info.wait_for_publish(WAIT)
-    emit("published", rc=rc_value(info.rc))
+    emit("suback_secret", codes=[rc_value(x) for x in c.sub("secret/#", 1)])
+    emit("suback_readonly", codes=[rc_value(x) for x in c.sub("readonly/#", 1)])
+    c.pub("readonly/x", b"not allowed", 1)
+    mid, prc = c.published.get(timeout=WAIT)
+    emit("puback", rc=rc_value(prc))
+    c.pub("mine/x", b"allowed", 1)
+    c.published.get(timeout=WAIT)
+    emit("received", messages=[msg_json(m) for m in c.drain(1.0)])
     c.stop()
     bad = Peer("paho-bad")
     bad.client.username_pw_set(user, "wrong-password")
-    try:
-        bad.client.connect(HOST, PORT, 60)
-        bad.client.loop_start()
-        _, rc, _ = bad.connack.get(timeout=WAIT)
-        emit("bad_connack", rc=rc_value(rc))
-    finally:
-        bad.client.loop_stop()
+    bad.client.connect(HOST, PORT, 60)
+    bad.client.loop_start()
+    _, rc, _ = bad.connack.get(timeout=WAIT)
+    emit("bad_connack", rc=rc_value(rc))
+    bad.client.loop_stop()
+    anon = Peer("paho-anon")
+    anon.client.connect(HOST, PORT, 60)
+    anon.client.loop_start()
+    _, rc, _ = anon.connack.get(timeout=WAIT)
+    emit("anonymous_connack", rc=rc_value(rc))
+    anon.client.loop_stop()
 
 
 def scenario_websocket():
