@@ -329,6 +329,32 @@ def scenario_denied():
     anon.client.loop_stop()
 
 
+def scenario_tls():
+    """MQTT over TLS with a client certificate (EXTRA: ca|cert|key)."""
+    import ssl
+
+    ca, cert, key = EXTRA.split("|")
+    c = Peer("paho-tls")
+    c.client.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
+    _, rc, _ = c.connect()
+    emit("connack", rc=rc_value(rc))
+    c.sub("dev/#", 1)
+    c.pub("dev/x", b"over tls", 1)
+    emit("received", **msg_json(c.recv()))
+    c.stop()
+    anon = Peer("paho-tls-nocert")
+    anon.client.tls_set(ca_certs=ca)
+    try:
+        anon.client.connect(HOST, PORT, 60)
+        anon.client.loop_start()
+        _, rc, _ = anon.connack.get(timeout=3)
+        emit("no_certificate", refused=False, rc=rc_value(rc))
+    except (ssl.SSLError, OSError, queue.Empty) as e:
+        emit("no_certificate", refused=True, error=type(e).__name__)
+    finally:
+        anon.client.loop_stop()
+
+
 def scenario_websocket():
     sub = Peer("paho-ws-sub", transport="websockets")
     sub.connect(path=EXTRA or "/mqtt")
