@@ -171,16 +171,30 @@ fn reply_args(reply: &Message) -> (bool, Vec<Value>) {
 
 impl Broker {
     /// Publishes an IPC message (or request) into the fabric for the other protocols.
-    pub(crate) fn to_fabric(self: &Arc<Self>, conn: ConnId, packet: &Packet) {
+    /// `known` is what the router knew of the channel: `Some(topic)` when it has IPC
+    /// listeners (so the bridge holds a subscription and the topic is cached), `None`
+    /// otherwise.
+    pub(crate) fn to_fabric(
+        self: &Arc<Self>,
+        conn: ConnId,
+        packet: &Packet,
+        known: Option<Option<Topic>>,
+    ) {
         let command = packet.command();
-        let Some(topic) = self.topic(command.channel()) else {
-            return;
+        let topic = match known {
+            Some(Some(topic)) => topic,
+            Some(None) => return,
+            None => {
+                let Some(topic) = self.topic(command.channel()) else {
+                    return;
+                };
+                // Nobody anywhere listens: skip the conversion entirely.
+                if !self.fabric.has_subscribers(&topic) {
+                    return;
+                }
+                topic
+            }
         };
-        // Nobody anywhere listens (not even the bridge for IPC listeners): skip the
-        // conversion entirely.
-        if !self.fabric.has_subscribers(&topic) {
-            return;
-        }
         let payload = match packet.payload() {
             Ok(p) => p,
             Err(e) => {
@@ -355,7 +369,7 @@ impl Broker {
             return;
         };
         let mut killed = Vec::new();
-        let queued = self.router.broadcast(None, channel, &frame, &mut killed);
+        let (queued, _) = self.router.broadcast(None, channel, &frame, &mut killed);
         if queued > 0 {
             self.metrics.bridged(if is_request {
                 "request_from_fabric"

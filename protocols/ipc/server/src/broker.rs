@@ -76,7 +76,7 @@ impl Broker {
         );
         let request_timeout = Duration::from_millis(config.request_timeout_ms);
         Broker {
-            router: Router::new(limits, metrics.clone()),
+            router: Router::new(&config.mount, limits, metrics.clone()),
             bridge: BridgeState::new(request_timeout, config.bridge_queue),
             config,
             fabric,
@@ -232,7 +232,7 @@ impl Broker {
         if let Some(target) = &command.target {
             if target.id == self.gateway.id {
                 // Addressed to the gateway itself: it goes to the other protocols only.
-                self.to_fabric(conn, packet);
+                self.to_fabric(conn, packet, None);
                 return;
             }
             if let Some((_, outbox)) = self.router.endpoint(&target.id) {
@@ -242,9 +242,10 @@ impl Broker {
             // An unknown target falls back to a channel broadcast, as in the Node broker.
         }
         let mut killed = Vec::new();
-        self.router
+        let (_, topic) = self
+            .router
             .broadcast(Some(conn), channel, packet.frame(), &mut killed);
-        self.to_fabric(conn, packet);
+        self.to_fabric(conn, packet, topic);
     }
 
     fn route_response(&self, packet: &Packet) {

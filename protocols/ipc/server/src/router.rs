@@ -20,6 +20,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::RwLock;
 use smallvec::SmallVec;
+use switchboard_fabric::Topic;
 use switchboard_ipc_proto::{Peer, PeerId};
 
 use crate::metrics::IpcMetrics;
@@ -89,6 +90,8 @@ struct Slot {
 
 #[derive(Debug, Default)]
 struct Channel {
+    /// The channel's fabric topic (`mount` + channel), when it can be one.
+    topic: Option<Topic>,
     /// Listener peers: their connection and reference count.
     listeners: HashMap<PeerId, (ConnId, u32)>,
     /// One slot per listening connection: what a broadcast iterates.
@@ -106,15 +109,17 @@ struct State {
 #[derive(Debug)]
 pub struct Router {
     state: RwLock<State>,
+    mount: String,
     limits: Limits,
     metrics: IpcMetrics,
 }
 
 impl Router {
-    /// An empty table.
-    pub fn new(limits: Limits, metrics: IpcMetrics) -> Router {
+    /// An empty table; channel `c` maps to fabric topic `mount` + `c`.
+    pub fn new(mount: &str, limits: Limits, metrics: IpcMetrics) -> Router {
         Router {
             state: RwLock::new(State::default()),
+            mount: mount.to_owned(),
             limits,
             metrics,
         }
@@ -216,7 +221,13 @@ impl Router {
             if new_for_conn && entry.channels.len() >= self.limits.max_channels_per_connection {
                 return Err(LimitExceeded::ChannelsPerConnection);
             }
-            let ch = state.channels.entry(channel.to_owned()).or_default();
+            let ch = state
+                .channels
+                .entry(channel.to_owned())
+                .or_insert_with(|| Channel {
+                    topic: Topic::literal(format!("{}{channel}", self.mount)).ok(),
+                    ..Channel::default()
+                });
             let listener = ch.listeners.entry(peer.id.clone()).or_insert((conn, 0));
             listener.1 += 1;
             if listener.1 > 1 {
@@ -344,18 +355,19 @@ impl Router {
     }
 
     /// Queues `frame` for every connection listening on `channel` except `sender`; returns
-    /// how many connections it was queued for. Connections whose queue overflowed with the
-    /// `disconnect` policy are reported in `killed`.
+    /// how many connections it was queued for, and the channel's cached fabric topic when
+    /// the channel has listeners (`None` when it has none). Connections whose queue
+    /// overflowed with the `disconnect` policy are reported in `killed`.
     pub fn broadcast(
         &self,
         sender: Option<ConnId>,
         channel: &str,
         frame: &Bytes,
         killed: &mut Vec<ConnId>,
-    ) -> usize {
+    ) -> (usize, Option<Option<Topic>>) {
         let state = self.state.read();
         let Some(ch) = state.channels.get(channel) else {
-            return 0;
+            return (0, None);
         };
         let mut queued = 0;
         for slot in &ch.conns {
@@ -368,7 +380,7 @@ impl Router {
                 Pushed::Disconnected => killed.push(slot.conn),
             }
         }
-        queued
+        (queued, Some(ch.topic.clone()))
     }
 
     /// The output queue of the connection where `peer` is registered.
@@ -457,6 +469,7 @@ mod tests {
     fn fixture(conns: u64) -> Fixture {
         let metrics = IpcMetrics::standalone(Fabric::standalone().metrics().protocol("ipc"));
         let router = Router::new(
+            "",
             Limits {
                 max_peers: 4,
                 max_peers_per_connection: 3,
@@ -507,9 +520,15 @@ mod tests {
         assert!(changes.channels.is_empty());
         let frame = Bytes::from_static(b"frame");
         let mut killed = Vec::new();
-        assert_eq!(r.broadcast(Some(ConnId(2)), "news", &frame, &mut killed), 2);
-        assert_eq!(r.broadcast(Some(ConnId(0)), "news", &frame, &mut killed), 1);
-        assert_eq!(r.broadcast(None, "other", &frame, &mut killed), 0);
+        assert_eq!(
+            r.broadcast(Some(ConnId(2)), "news", &frame, &mut killed).0,
+            2
+        );
+        assert_eq!(
+            r.broadcast(Some(ConnId(0)), "news", &frame, &mut killed).0,
+            1
+        );
+        assert_eq!(r.broadcast(None, "other", &frame, &mut killed).0, 0);
         assert_eq!(f.outboxes[0].queued_bytes(), 5);
         assert_eq!(f.outboxes[1].queued_bytes(), 10);
         assert_eq!(f.outboxes[2].queued_bytes(), 0);
