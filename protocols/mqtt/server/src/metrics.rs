@@ -207,6 +207,12 @@ pub struct Tally {
     pub bytes_in: u64,
     /// Bytes sent.
     pub bytes_out: u64,
+    /// PUBLISH payload bytes received.
+    pub publish_bytes_in: u64,
+    /// PUBLISH payload bytes sent.
+    pub publish_bytes_out: u64,
+    /// Change of the number of messages in flight to clients.
+    pub inflight_delta: i64,
 }
 
 impl Tally {

@@ -52,7 +52,7 @@ fn handle(state: &mut State, out: &mut BytesMut, packet: Packet, tally: &mut Tal
                 .complete(a.packet_id, Qos::AtLeastOnce)
                 .is_some()
             {
-                inflight_done(state, 1);
+                inflight_done(tally, 1);
             }
             None
         }
@@ -64,7 +64,7 @@ fn handle(state: &mut State, out: &mut BytesMut, packet: Packet, tally: &mut Tal
                     .complete(r.packet_id, Qos::ExactlyOnce)
                     .is_some()
                 {
-                    inflight_done(state, 1);
+                    inflight_done(tally, 1);
                 }
                 return None;
             }
@@ -87,7 +87,7 @@ fn handle(state: &mut State, out: &mut BytesMut, packet: Packet, tally: &mut Tal
         }
         Packet::PubComp(c) => {
             if state.session.inflight.finish(c.packet_id).is_some() {
-                inflight_done(state, 1);
+                inflight_done(tally, 1);
             }
             None
         }
@@ -122,13 +122,8 @@ fn handle(state: &mut State, out: &mut BytesMut, packet: Packet, tally: &mut Tal
     }
 }
 
-pub(crate) fn inflight_done(state: &State, n: usize) {
-    state.shared.metrics.inflight.sub(n as i64);
-    state
-        .shared
-        .stats
-        .inflight
-        .fetch_sub(n as i64, Ordering::Relaxed);
+pub(crate) fn inflight_done(tally: &mut Tally, n: usize) {
+    tally.inflight_delta -= n as i64;
 }
 
 /// Encodes an acknowledgement or other small packet.
@@ -220,11 +215,7 @@ fn resolve_topic(state: &mut State, p: &Publish) -> Result<switchboard_fabric::T
 
 fn publish(state: &mut State, out: &mut BytesMut, p: Publish, tally: &mut Tally) -> Option<End> {
     tally.message_in(p.qos().as_u8());
-    state
-        .shared
-        .stats
-        .publish_bytes_received
-        .fetch_add(p.payload.len() as u64, Ordering::Relaxed);
+    tally.publish_bytes_in += p.payload.len() as u64;
     let v5 = state.version.is_v5();
     if let QosPid::ExactlyOnce(pid) = p.qos_pid {
         if state.session.received.contains(pid) {
@@ -243,7 +234,7 @@ fn publish(state: &mut State, out: &mut BytesMut, p: Publish, tally: &mut Tally)
         Ok(t) => t,
         Err(end) => return Some(end),
     };
-    let shared = state.shared.clone();
+    let shared = &state.shared;
     let denied = topic.as_str().starts_with("$SYS")
         || !shared
             .authorizer

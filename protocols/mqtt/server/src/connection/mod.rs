@@ -393,10 +393,30 @@ fn flush_tally(shared: &Shared, tally: &mut Tally) {
     use std::sync::atomic::Ordering::Relaxed;
     let pin = tally.packets_in_total();
     let pout = tally.packets_out_total();
-    if pin == 0 && pout == 0 && tally.bytes_in == 0 && tally.bytes_out == 0 {
+    if pin == 0
+        && pout == 0
+        && tally.bytes_in == 0
+        && tally.bytes_out == 0
+        && tally.inflight_delta == 0
+    {
         return;
     }
     let s = &shared.stats;
+    if tally.inflight_delta != 0 {
+        shared.metrics.inflight.add(tally.inflight_delta);
+        s.inflight.fetch_add(tally.inflight_delta, Relaxed);
+        tally.inflight_delta = 0;
+    }
+    if tally.publish_bytes_in > 0 {
+        s.publish_bytes_received
+            .fetch_add(tally.publish_bytes_in, Relaxed);
+        tally.publish_bytes_in = 0;
+    }
+    if tally.publish_bytes_out > 0 {
+        s.publish_bytes_sent
+            .fetch_add(tally.publish_bytes_out, Relaxed);
+        tally.publish_bytes_out = 0;
+    }
     let min = tally.messages_in_total();
     let mout = tally.messages_out_total();
     s.packets_received.fetch_add(pin, Relaxed);

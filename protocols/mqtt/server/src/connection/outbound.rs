@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::num::NonZeroU16;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::BytesMut;
 use switchboard_fabric::{Access, Delivery, Qos};
@@ -98,7 +97,11 @@ pub(crate) fn deliver(state: &mut State, out: &mut BytesMut, d: Delivery, tally:
         shared.proto.auth_failure("read");
         return;
     }
-    let now = std::time::Instant::now();
+    // The clock is only read for messages that expire.
+    let now = match d.message.expires_at {
+        Some(_) => std::time::Instant::now(),
+        None => d.message.created,
+    };
     if d.message.expires_at.is_some() && d.message.is_expired(now) {
         shared.proto.dropped("expired");
         return;
@@ -153,13 +156,9 @@ pub(crate) fn deliver(state: &mut State, out: &mut BytesMut, d: Delivery, tally:
     tally.packet_out(PacketType::Publish);
     tally.message_out(qos.as_u8());
     tally.bytes_out += (out.len() - before) as u64;
-    shared
-        .stats
-        .publish_bytes_sent
-        .fetch_add(d.message.payload.len() as u64, Ordering::Relaxed);
+    tally.publish_bytes_out += d.message.payload.len() as u64;
     if let Some(pid) = publish.packet_id() {
-        shared.metrics.inflight.inc();
-        shared.stats.inflight.fetch_add(1, Ordering::Relaxed);
+        tally.inflight_delta += 1;
         state.session.inflight.push(OutFlight {
             pid,
             message: d.message,
