@@ -333,6 +333,10 @@ impl Authorizer for Auth {
         {
             return false;
         }
+        if self.sources.acl_file.is_none() {
+            // No ACL file now means none after any reload either: skip the shared state entirely.
+            return true;
+        }
         let state = self.current();
         let Some(acl) = &state.files.acl else {
             return true;
