@@ -23,8 +23,9 @@
 //!   [`Value::to_json`], [`Value::from_json`]).
 //! - [`command`]: the typed JSON header ([`Command`], [`CommandKind`], [`Peer`],
 //!   [`PeerId`], [`Request`], [`RequestId`], [`ProcessType`]); [`CommandError`].
-//! - [`packet`]: [`Packet`] (raw frame + typed command + located args), [`PacketCodec`]
-//!   for streams, [`encode_command`] / [`encode_message`]; [`PacketError`].
+//! - [`packet`]: [`Packet`] (raw frame + typed command + located args), [`RawPacket`] and
+//!   its borrowed [`Route`] for a broker's hot path, [`PacketCodec`] for streams,
+//!   [`encode_command`] / [`encode_message`]; [`PacketError`].
 //! - [`payload`]: [`Payload`], the mapping between message args and fabric payloads used
 //!   by the bridge; [`PayloadError`].
 //!
@@ -64,6 +65,8 @@ pub use frame::{
     DEFAULT_MAX_FRAME, FrameError, FrameStatus, TypeTag, ValueHeader, check_frame, decode_frame,
 };
 pub use json::{JsonText, Tagged, UNDEFINED_TOKEN};
-pub use packet::{Packet, PacketCodec, PacketError, encode_command, encode_message};
+pub use packet::{
+    Packet, PacketCodec, PacketError, RawPacket, Route, encode_command, encode_message,
+};
 pub use payload::{Payload, PayloadError, PayloadKind};
 pub use value::{TypedArray, TypedArrayKind, Value, ValueError};

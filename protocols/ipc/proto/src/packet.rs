@@ -11,10 +11,19 @@
 //! only *locates* the args element: its bytes are not decoded until [`Packet::args`] or
 //! [`Packet::payload`] is called. The original frame stays available as a zero-copy
 //! [`Bytes`] ([`Packet::frame`]), because the broker forwards message packets byte for byte.
+//!
+//! A broker's hot path does not need the whole typed header of every message: a
+//! [`RawPacket`] is a structurally checked frame whose header is read on demand, either as a
+//! borrowed [`Route`] (kind, channel, sender and target ids: no allocation when the strings
+//! have no escapes) or in full with [`RawPacket::into_packet`].
 
 use std::ops::Range;
 
 use bytes::{BufMut, Bytes, BytesMut};
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
 
 use crate::command::{Command, CommandError, CommandKind};
 use crate::frame::{DEFAULT_MAX_FRAME, FrameError, TypeTag, ValueHeader, decode_frame};
@@ -72,13 +81,60 @@ pub struct Packet {
 /// Position of element 0's JSON text in a packet: outer header (6), count (4), `o` header (6).
 const JSON_START: usize = 16;
 
-impl Packet {
-    /// Parses a complete frame (from [`decode_frame`]) into a packet.
-    ///
-    /// Checks the array structure (every length and footer, 1 or 2 elements, element 0 is
-    /// JSON) and parses the JSON header; element 1 is located but not decoded, so the cost
-    /// does not grow with the size of the args.
-    pub fn parse(frame: Bytes) -> Result<Packet, PacketError> {
+/// A frame whose packet structure is checked and whose JSON header is read on demand.
+#[derive(Clone, Debug)]
+pub struct RawPacket {
+    frame: Bytes,
+    /// The JSON text of element 0, within `frame`.
+    json: Range<usize>,
+    /// Element 1 (header to footer), within `frame`.
+    args: Option<Range<usize>>,
+}
+
+/// The fields a broker routes a message on, borrowed from the header JSON where it can be
+/// (strings without escapes). Read with [`RawPacket::route`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route<'a> {
+    /// The command kind.
+    pub kind: CommandKind,
+    /// `channel` (for `RQR` the request id).
+    pub channel: Option<Cow<'a, str>>,
+    /// `peer.id`: the sender.
+    pub peer: Option<Cow<'a, str>>,
+    /// `target.id`: the addressee of a targeted message or a response.
+    pub target: Option<Cow<'a, str>>,
+    /// Whether the header carries a `request` (a request `MES`, or an `RQR`).
+    pub has_request: bool,
+}
+
+/// A string borrowed from the input unless it has escapes (serde borrows a `Cow` only when
+/// it is not nested in an `Option`, hence the newtype).
+#[derive(Deserialize)]
+struct CowStr<'a>(#[serde(borrow)] Cow<'a, str>);
+
+#[derive(Deserialize)]
+struct RawRoute<'a> {
+    #[serde(borrow)]
+    kind: Option<CowStr<'a>>,
+    #[serde(borrow)]
+    channel: Option<CowStr<'a>>,
+    #[serde(borrow)]
+    peer: Option<RawPeerRef<'a>>,
+    #[serde(borrow)]
+    target: Option<RawPeerRef<'a>>,
+    request: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct RawPeerRef<'a> {
+    #[serde(borrow)]
+    id: Option<CowStr<'a>>,
+}
+
+impl RawPacket {
+    /// Checks a complete frame (from [`decode_frame`]): every length and footer, 1 or 2
+    /// elements, element 0 is JSON. Nothing is parsed.
+    pub fn new(frame: Bytes) -> Result<RawPacket, PacketError> {
         let outer = locate(&frame, 0, frame.len())?;
         if outer.header.tag != TypeTag::Array {
             return Err(PacketError::NotAnArray(outer.header.tag));
@@ -124,13 +180,95 @@ impl Packet {
             return Err(ValueError::TrailingBytes(end - pos).into());
         }
         let json = header.content_start..header.content_end;
-        let command = Command::from_json(frame.get(json.clone()).unwrap_or_default())?;
-        Ok(Packet {
-            frame,
-            command,
-            json,
-            args,
+        Ok(RawPacket { frame, json, args })
+    }
+
+    /// The raw JSON text of the header.
+    pub fn header_json(&self) -> &[u8] {
+        self.frame.get(self.json.clone()).unwrap_or_default()
+    }
+
+    /// Reads the routing fields of the header without typing the rest of it.
+    ///
+    /// Lenient where [`Command::from_json`] is strict (a missing channel or a peer without
+    /// an id is not an error here); a broker takes the fast path only for what it
+    /// recognises and parses the packet in full otherwise.
+    pub fn route(&self) -> Result<Route<'_>, CommandError> {
+        let raw: RawRoute<'_> = serde_json::from_slice(self.header_json())
+            .map_err(|e| CommandError::InvalidJson(e.to_string()))?;
+        let kind_text = raw.kind.ok_or(CommandError::MissingKind)?.0;
+        let kind = CommandKind::from_wire(&kind_text)
+            .ok_or_else(|| CommandError::UnknownKind(kind_text.chars().take(32).collect()))?;
+        Ok(Route {
+            kind,
+            channel: raw.channel.map(|c| c.0),
+            peer: raw.peer.and_then(|p| p.id).map(|c| c.0),
+            target: raw.target.and_then(|p| p.id).map(|c| c.0),
+            has_request: raw.request.is_some(),
         })
+    }
+
+    /// Parses the header in full.
+    pub fn into_packet(self) -> Result<Packet, PacketError> {
+        let command = Command::from_json(self.header_json())?;
+        Ok(Packet {
+            frame: self.frame,
+            command,
+            json: self.json,
+            args: self.args,
+        })
+    }
+
+    /// The whole frame, exactly as received.
+    pub fn frame(&self) -> &Bytes {
+        &self.frame
+    }
+
+    /// The args mapped to a fabric payload, as [`Packet::payload`] does.
+    pub fn payload(&self) -> Result<Payload, PacketError> {
+        Ok(Payload::from_args(decode_args(
+            &self.frame,
+            self.args.clone(),
+            Value::decode_lenient,
+        )?))
+    }
+
+    /// Length of the frame in bytes.
+    pub fn len(&self) -> usize {
+        self.frame.len()
+    }
+
+    /// Always `false`: a packet holds at least its header.
+    pub fn is_empty(&self) -> bool {
+        self.frame.is_empty()
+    }
+}
+
+/// Decodes the args element `span` of `frame`: an empty list for a command packet or
+/// `undefined` args, the elements for an array.
+fn decode_args(
+    frame: &Bytes,
+    span: Option<Range<usize>>,
+    decode: fn(&Bytes) -> Result<Value, ValueError>,
+) -> Result<Vec<Value>, PacketError> {
+    let Some(span) = span else {
+        return Ok(Vec::new());
+    };
+    match decode(&frame.slice(span))? {
+        Value::Array(items) => Ok(items),
+        Value::Undefined => Ok(Vec::new()),
+        other => Err(PacketError::ArgsNotArray(other.tag())),
+    }
+}
+
+impl Packet {
+    /// Parses a complete frame (from [`decode_frame`]) into a packet.
+    ///
+    /// Checks the array structure (every length and footer, 1 or 2 elements, element 0 is
+    /// JSON) and parses the JSON header; element 1 is located but not decoded, so the cost
+    /// does not grow with the size of the args.
+    pub fn parse(frame: Bytes) -> Result<Packet, PacketError> {
+        RawPacket::new(frame)?.into_packet()
     }
 
     /// Builds a command packet `[o(command)]`.
@@ -218,14 +356,7 @@ impl Packet {
         &self,
         decode: fn(&Bytes) -> Result<Value, ValueError>,
     ) -> Result<Vec<Value>, PacketError> {
-        let Some(raw) = self.raw_args() else {
-            return Ok(Vec::new());
-        };
-        match decode(&raw)? {
-            Value::Array(items) => Ok(items),
-            Value::Undefined => Ok(Vec::new()),
-            other => Err(PacketError::ArgsNotArray(other.tag())),
-        }
+        decode_args(&self.frame, self.args.clone(), decode)
     }
 
     /// The args mapped to a fabric payload (one string → text, one `Buffer` → binary,
@@ -327,6 +458,15 @@ impl PacketCodec {
         self.max_frame
     }
 
+    /// Splits the next frame off `buf` as a [`RawPacket`] (structure checked, header not
+    /// parsed). Same outcomes as [`PacketCodec::decode`].
+    pub fn decode_raw(&self, buf: &mut BytesMut) -> Result<Option<RawPacket>, PacketError> {
+        match decode_frame(buf, self.max_frame)? {
+            Some(frame) => RawPacket::new(frame).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Splits the next packet off `buf`.
     ///
     /// `Ok(None)`: more bytes are needed (nothing consumed, nothing reserved; see
@@ -357,6 +497,55 @@ mod tests {
         assert_eq!(parsed.raw_args(), packet.raw_args());
         assert_eq!(parsed.args().unwrap(), vec![Value::from("x")]);
         assert_eq!(parsed.args_tag(), Some(TypeTag::Array));
+    }
+
+    #[test]
+    fn routes_are_read_without_typing_the_header() {
+        let peer = Peer::node("p\"1", "name");
+        let command = Command::send("ch", peer)
+            .with_request("r1")
+            .with_target(Peer::node("t", "t"));
+        let packet = Packet::from_message(command, &["x".into()]).unwrap();
+        let raw = RawPacket::new(packet.frame().clone()).unwrap();
+        let route = raw.route().unwrap();
+        assert_eq!(route.kind, CommandKind::SendMessage);
+        assert_eq!(route.channel.as_deref(), Some("ch"));
+        assert!(matches!(route.channel, Some(Cow::Borrowed(_))));
+        // An escaped string is unescaped (and owned).
+        assert_eq!(route.peer.as_deref(), Some("p\"1"));
+        assert_eq!(route.target.as_deref(), Some("t"));
+        assert!(route.has_request);
+        assert_eq!(raw.payload().unwrap(), packet.payload().unwrap());
+        assert_eq!(
+            raw.clone().into_packet().unwrap().command(),
+            packet.command()
+        );
+
+        let han = Packet::from_command(Command::handshake(Peer::node("a", "b"))).unwrap();
+        let raw = RawPacket::new(han.frame().clone()).unwrap();
+        let route = raw.route().unwrap();
+        assert_eq!(route.kind, CommandKind::Handshake);
+        assert_eq!(
+            (route.channel, route.target, route.has_request),
+            (None, None, false)
+        );
+
+        let bad = |json: &str| {
+            let mut frame = BytesMut::new();
+            let outer = begin_dynamic(&mut frame, b'A');
+            frame.put_u32_le(1);
+            let inner = begin_dynamic(&mut frame, b'o');
+            frame.put_slice(json.as_bytes());
+            end_dynamic(&mut frame, inner).unwrap();
+            end_dynamic(&mut frame, outer).unwrap();
+            RawPacket::new(frame.freeze()).unwrap().route().unwrap_err()
+        };
+        assert_eq!(
+            bad(r#"{"kind":"NOPE"}"#),
+            CommandError::UnknownKind("NOPE".into())
+        );
+        assert_eq!(bad(r#"{"channel":"c"}"#), CommandError::MissingKind);
+        assert!(matches!(bad("[1]"), CommandError::InvalidJson(_)));
     }
 
     #[test]

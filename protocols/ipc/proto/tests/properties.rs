@@ -246,6 +246,20 @@ proptest! {
     }
 
     #[test]
+    fn the_route_view_agrees_with_the_full_header(command in arb_command(), args in vec(arb_value(), 0..3)) {
+        let packet = Packet::from_message(command.clone(), &args).expect("encodable");
+        let raw = switchboard_ipc_proto::RawPacket::new(packet.frame().clone()).expect("structure");
+        let route = raw.route().expect("route");
+        prop_assert_eq!(route.kind, command.kind);
+        prop_assert_eq!(route.channel.as_deref(), command.channel.as_deref());
+        prop_assert_eq!(route.peer.as_deref(), command.peer.as_ref().map(|p| p.id.as_str()));
+        prop_assert_eq!(route.target.as_deref(), command.target.as_ref().map(|p| p.id.as_str()));
+        prop_assert_eq!(route.has_request, command.request.is_some());
+        let full = raw.clone().into_packet().expect("parsable");
+        prop_assert_eq!(full.command(), &command);
+    }
+
+    #[test]
     fn packet_decode_then_encode_is_identity(frame in arb_frame_bytes()) {
         let packet = Packet::parse(Bytes::from(frame.clone())).expect("parsable");
         prop_assert_eq!(&packet.frame()[..], &frame[..]);

@@ -35,7 +35,9 @@ use switchboard_fabric::{
     Delivery, Message, Origin, PayloadKind as FabricKind, Replay, SubOptions, Subscriber, Topic,
     TopicFilter,
 };
-use switchboard_ipc_proto::{Command, Packet, Payload, PayloadKind, RequestId, Tagged, Value};
+use switchboard_ipc_proto::{
+    Command, Packet, Payload, PayloadKind, RawPacket, RequestId, Route, Tagged, Value,
+};
 use tokio::sync::Notify;
 
 use crate::broker::Broker;
@@ -177,15 +179,16 @@ impl Broker {
     pub(crate) fn to_fabric(
         self: &Arc<Self>,
         conn: ConnId,
-        packet: &Packet,
+        raw: &RawPacket,
+        route: &Route<'_>,
+        channel: &str,
         known: Option<Option<Topic>>,
     ) {
-        let command = packet.command();
         let topic = match known {
             Some(Some(topic)) => topic,
             Some(None) => return,
             None => {
-                let Some(topic) = self.topic(command.channel()) else {
+                let Some(topic) = self.topic(channel) else {
                     return;
                 };
                 // Nobody anywhere listens: skip the conversion entirely.
@@ -195,7 +198,7 @@ impl Broker {
                 topic
             }
         };
-        let payload = match packet.payload() {
+        let payload = match raw.payload() {
             Ok(p) => p,
             Err(e) => {
                 tracing::debug!(%conn, error = %e, "IPC args not bridged");
@@ -203,7 +206,7 @@ impl Broker {
                 return;
             }
         };
-        let sender = command.peer.as_ref().map_or("", |p| p.id.as_str());
+        let sender = route.peer.as_deref().unwrap_or_default();
         let mut origin = Origin::new("ipc", sender);
         if let Some(id) = self.bridge_sub.get() {
             origin = origin.with_subscriber(*id);
@@ -211,8 +214,11 @@ impl Broker {
         let message = Message::new(topic, payload.data)
             .kind(to_fabric_kind(payload.kind))
             .origin(origin);
-        if command.is_request() {
-            self.request_to_fabric(command.clone(), message);
+        if route.has_request {
+            match raw.clone().into_packet() {
+                Ok(packet) => self.request_to_fabric(packet.into_command(), message),
+                Err(_) => self.metrics.dropped(reason::BAD_PACKET),
+            }
         } else if self.fabric.publish(message) > 0 {
             self.metrics.bridged("to_fabric");
         }
@@ -249,7 +255,7 @@ impl Broker {
                 broker.metrics.dropped(reason::BAD_PAYLOAD);
                 return;
             };
-            match broker.router.endpoint(&requester.id) {
+            match broker.router.endpoint(requester.id.as_str()) {
                 Some((_, outbox)) => {
                     outbox.push(packet.into_frame());
                     broker.metrics.bridged("reply_from_fabric");

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use switchboard_fabric::{Access, Authorizer, Fabric, Identity, SubscriberId, Topic};
-use switchboard_ipc_proto::{CommandKind, Packet, Peer, PeerId};
+use switchboard_ipc_proto::{CommandKind, Peer, PeerId, RawPacket, Route};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -127,25 +127,40 @@ impl Broker {
     }
 
     /// Acts on one packet from `conn`. An error closes the connection.
+    ///
+    /// Messages and responses are routed on a borrowed view of their header ([`Route`]);
+    /// everything else, and whatever the view cannot vouch for, is parsed in full.
     pub(crate) fn handle(
         self: &Arc<Self>,
         conn: ConnId,
         identity: &Identity,
-        packet: Packet,
+        raw: RawPacket,
         handshaken: &mut bool,
         batch: &mut Batch,
     ) -> Result<(), CloseReason> {
         batch.packets += 1;
+        if let Ok(route) = raw.route()
+            && let Some(channel) = route.channel.as_deref()
+        {
+            match route.kind {
+                CommandKind::SendMessage => {
+                    batch.messages += 1;
+                    self.route_message(conn, identity, &raw, &route, channel);
+                    return Ok(());
+                }
+                CommandKind::RequestResponse => {
+                    batch.responses += 1;
+                    self.route_response(&raw, &route);
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        let packet = raw.into_packet()?;
         let command = packet.command();
         match command.kind {
-            CommandKind::SendMessage => {
-                batch.messages += 1;
-                self.route_message(conn, identity, &packet);
-            }
-            CommandKind::RequestResponse => {
-                batch.responses += 1;
-                self.route_response(&packet);
-            }
+            // Valid messages and responses took the fast path above.
+            CommandKind::SendMessage | CommandKind::RequestResponse => {}
             CommandKind::Handshake => {
                 self.metrics.packets(command.kind.as_str(), 1);
                 let changes = self
@@ -223,20 +238,25 @@ impl Broker {
         }
     }
 
-    fn route_message(self: &Arc<Self>, conn: ConnId, identity: &Identity, packet: &Packet) {
-        let command = packet.command();
-        let channel = command.channel();
+    fn route_message(
+        self: &Arc<Self>,
+        conn: ConnId,
+        identity: &Identity,
+        raw: &RawPacket,
+        route: &Route<'_>,
+        channel: &str,
+    ) {
         if !self.allowed(identity, Access::Write, channel) {
             return;
         }
-        if let Some(target) = &command.target {
-            if target.id == self.gateway.id {
+        if let Some(target) = route.target.as_deref() {
+            if target == self.gateway.id.as_str() {
                 // Addressed to the gateway itself: it goes to the other protocols only.
-                self.to_fabric(conn, packet, None);
+                self.to_fabric(conn, raw, route, channel, None);
                 return;
             }
-            if let Some((_, outbox)) = self.router.endpoint(&target.id) {
-                outbox.push(packet.frame().clone());
+            if let Some((_, outbox)) = self.router.endpoint(target) {
+                outbox.push(raw.frame().clone());
                 return;
             }
             // An unknown target falls back to a channel broadcast, as in the Node broker.
@@ -244,23 +264,25 @@ impl Broker {
         let mut killed = Vec::new();
         let (_, topic) = self
             .router
-            .broadcast(Some(conn), channel, packet.frame(), &mut killed);
-        self.to_fabric(conn, packet, topic);
+            .broadcast(Some(conn), channel, raw.frame(), &mut killed);
+        self.to_fabric(conn, raw, route, channel, topic);
     }
 
-    fn route_response(&self, packet: &Packet) {
-        let command = packet.command();
-        let Some(target) = &command.target else {
+    fn route_response(&self, raw: &RawPacket, route: &Route<'_>) {
+        let Some(target) = route.target.as_deref() else {
             self.metrics.dropped(reason::NO_TARGET);
             return;
         };
-        if target.id == self.gateway.id {
-            self.reply_to_fabric(packet);
+        if target == self.gateway.id.as_str() {
+            match raw.clone().into_packet() {
+                Ok(packet) => self.reply_to_fabric(&packet),
+                Err(_) => self.metrics.dropped(reason::BAD_PACKET),
+            }
             return;
         }
-        match self.router.endpoint(&target.id) {
+        match self.router.endpoint(target) {
             Some((_, outbox)) => {
-                outbox.push(packet.frame().clone());
+                outbox.push(raw.frame().clone());
             }
             // The requester is gone: nobody is waiting for this response.
             None => self.metrics.dropped(reason::NO_TARGET),

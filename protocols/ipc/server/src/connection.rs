@@ -73,7 +73,7 @@ pub(crate) async fn serve<R: ReadSide, W: AsyncWrite + Unpin + Send>(
         let reason = read_loop(&broker, conn, &identity, &mut reader, &outbox, quickack).await;
         let changes = broker.router.remove_conn(conn);
         broker.apply(conn, changes);
-        if !matches!(reason, CloseReason::Killed) {
+        if !matches!(reason, CloseReason::SlowConsumer | CloseReason::WriteFailed) {
             outbox.close();
         }
         closing.cancel();
@@ -126,10 +126,10 @@ async fn read_loop<R: ReadSide>(
     let mut batch = Batch::default();
     loop {
         loop {
-            match codec.decode(&mut buf) {
-                Ok(Some(packet)) => {
+            match codec.decode_raw(&mut buf) {
+                Ok(Some(raw)) => {
                     if let Err(reason) =
-                        broker.handle(conn, identity, packet, &mut handshaken, &mut batch)
+                        broker.handle(conn, identity, raw, &mut handshaken, &mut batch)
                     {
                         broker.flush(&mut batch);
                         return reason;
@@ -147,7 +147,13 @@ async fn read_loop<R: ReadSide>(
         let read = tokio::select! {
             biased;
             _ = broker.stop.cancelled() => return CloseReason::Shutdown,
-            _ = outbox.killed() => return CloseReason::Killed,
+            _ = outbox.killed() => {
+                return if outbox.overflowed() {
+                    CloseReason::SlowConsumer
+                } else {
+                    CloseReason::WriteFailed
+                };
+            }
             _ = tokio::time::sleep_until(handshake_deadline), if !handshaken => {
                 return CloseReason::HandshakeTimeout;
             }

@@ -36,9 +36,12 @@ pub enum CloseReason {
     /// No handshake in time.
     #[error("no handshake within the handshake timeout")]
     HandshakeTimeout,
-    /// The output queue overflowed (`disconnect` policy) or a write failed.
-    #[error("slow consumer: output queue full, or the write failed")]
-    Killed,
+    /// The output queue overflowed (`disconnect` policy).
+    #[error("slow consumer: output queue full")]
+    SlowConsumer,
+    /// Writing to the connection failed (the peer reset it, or the flush timed out).
+    #[error("write failed")]
+    WriteFailed,
     /// The stream or a packet broke the protocol.
     #[error("protocol error: {0}")]
     Protocol(#[from] PacketError),
@@ -58,7 +61,8 @@ impl CloseReason {
             CloseReason::ClientClosed => reason::CLIENT_CLOSED,
             CloseReason::Shutdown => reason::SHUTDOWN,
             CloseReason::HandshakeTimeout => reason::HANDSHAKE_TIMEOUT,
-            CloseReason::Killed => reason::SLOW_CONSUMER,
+            CloseReason::SlowConsumer => reason::SLOW_CONSUMER,
+            CloseReason::WriteFailed => reason::IO_ERROR,
             CloseReason::Limit(_) => reason::LIMIT,
             CloseReason::Io(_) => reason::IO_ERROR,
             CloseReason::Protocol(e) => match e {

@@ -64,6 +64,7 @@ pub struct Outbox {
     queue: Mutex<Queue>,
     notify: Notify,
     killed: CancellationToken,
+    overflowed: std::sync::atomic::AtomicBool,
     capacity: usize,
     policy: OverflowPolicy,
     metrics: IpcMetrics,
@@ -80,6 +81,7 @@ impl Outbox {
             }),
             notify: Notify::new(),
             killed: CancellationToken::new(),
+            overflowed: std::sync::atomic::AtomicBool::new(false),
             capacity,
             policy,
             metrics,
@@ -103,6 +105,8 @@ impl Outbox {
                     drop(q);
                     self.metrics.queued_bytes.sub(freed as i64);
                     self.metrics.dropped(reason::SLOW_CONSUMER);
+                    self.overflowed
+                        .store(true, std::sync::atomic::Ordering::Release);
                     self.killed.cancel();
                     self.notify.notify_one();
                     return Pushed::Disconnected;
@@ -180,6 +184,12 @@ impl Outbox {
     /// Whether the queue was killed (slow consumer or write error).
     pub fn is_killed(&self) -> bool {
         self.killed.is_cancelled()
+    }
+
+    /// Whether the queue was killed because it overflowed (`disconnect` policy), rather than
+    /// by a write error.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Resolves once the queue is killed: the connection must end now.
@@ -310,6 +320,7 @@ mod tests {
         assert_eq!(o.push(frame(6)), Pushed::Queued);
         assert_eq!(o.push(frame(6)), Pushed::Disconnected);
         assert!(o.is_killed());
+        assert!(o.overflowed());
         assert_eq!(o.queued_bytes(), 0);
         assert_eq!(o.push(frame(1)), Pushed::Dropped);
         assert_eq!(m.drops(reason::SLOW_CONSUMER), 1);

@@ -20,6 +20,13 @@ impl PeerId {
     }
 }
 
+/// Lets maps keyed by [`PeerId`] be searched with a borrowed `&str`.
+impl std::borrow::Borrow<str> for PeerId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl std::fmt::Display for PeerId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
