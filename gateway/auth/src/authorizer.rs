@@ -175,6 +175,14 @@ impl Auth {
             metrics,
         };
         auth.after_load();
+        let summary = auth.summary();
+        tracing::info!(
+            anonymous = summary.anonymous,
+            users = ?summary.users,
+            acl_rules = ?summary.acl_rules,
+            jwt = summary.jwt,
+            "auth ready"
+        );
         if !auth.anonymous && auth.sources.password_file.is_none() && auth.sources.jwt.is_none() {
             tracing::warn!(
                 "auth: anonymous access is off and neither auth.password_file nor [auth.jwt] is \
