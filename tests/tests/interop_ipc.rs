@@ -325,3 +325,35 @@ async fn ipc_and_the_fabric_exchange_messages_and_requests() {
     assert_eq!(script.wait(wait_event).await, Some(0));
     gw.shutdown().await;
 }
+
+/// With the stock clients (which write each packet in several small writes, Nagle on), a
+/// broker that delays its ACKs stalls every round trip by tens of milliseconds: the Node
+/// broker needs ~88 ms. switchboard sets TCP_NODELAY and re-arms quick ACKs after each read.
+#[tokio::test]
+async fn request_round_trips_with_the_stock_clients_take_well_under_a_millisecond_or_so() {
+    let gw = TestGateway::builder().start().await;
+    let port = gw.addresses.ipc.expect("the IPC bus is on").port();
+    let out = interop::run(
+        interop::node(
+            "ipc",
+            "latency.js",
+            &[
+                "--port".into(),
+                port.to_string(),
+                "--concurrency".into(),
+                "1".into(),
+                "--count".into(),
+                "300".into(),
+            ],
+        ),
+        SCRIPT_TIMEOUT,
+    )
+    .await;
+    out.assert_success();
+    let latency = out.events_named("latency")[0];
+    let p50 = latency["p50_ms"].as_f64().expect("p50");
+    // Measured ~0.3 ms with a release build; the bound leaves room for a debug build on a
+    // loaded 2-core machine while still catching a delayed-ACK stall (>= 40 ms).
+    assert!(p50 < 10.0, "request/response p50 is {p50} ms: {latency}");
+    gw.shutdown().await;
+}
