@@ -111,6 +111,15 @@ async function main() {
   summary.broadcast = { A: got('A', 'news'), B: got('B', 'news'), C: got('C', 'news') };
   emit({ event: 'broadcast', ...summary.broadcast });
 
+  // --- a message to a process through a direct channel (the target is in the channel name) --
+  const direct = a.createDirectChannel();
+  a.addListener(direct, recorder('A'));
+  await sync(a);
+  c.send(direct, 'to a process');
+  await waitFor('the direct message', () => count('A', direct) >= 1);
+  summary.direct = { A: got('A', direct), prefix: direct.slice(0, 16) };
+  emit({ event: 'direct', ...summary.direct });
+
   // --- every value type --------------------------------------------------------------------
   a.addListener('types', recorder('A'));
   await sync(a);
