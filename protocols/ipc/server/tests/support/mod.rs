@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use prometheus::Registry;
-use switchboard_fabric::{AllowAll, Fabric};
+use switchboard_fabric::{AllowAll, Authorizer, Fabric};
 use switchboard_ipc::{IpcConfig, IpcHandle, IpcService};
 use switchboard_ipc_proto::{Command, Packet, PacketCodec, Peer, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,6 +34,13 @@ impl Broker {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut IpcConfig)) -> Broker {
+        Broker::start_full(configure, Arc::new(AllowAll)).await
+    }
+
+    pub async fn start_full(
+        configure: impl FnOnce(&mut IpcConfig),
+        authorizer: Arc<dyn Authorizer>,
+    ) -> Broker {
         let mut config = IpcConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..IpcConfig::default()
@@ -43,8 +50,8 @@ impl Broker {
         let registry = Registry::new();
         let stop = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let service = IpcService::new(config, fabric.clone(), Arc::new(AllowAll), &registry)
-            .expect("valid config");
+        let service =
+            IpcService::new(config, fabric.clone(), authorizer, &registry).expect("valid config");
         let handle = service.handle();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
