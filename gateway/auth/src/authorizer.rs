@@ -181,7 +181,7 @@ impl Auth {
             users = ?summary.users,
             acl_rules = ?summary.acl_rules,
             jwt = summary.jwt,
-            "auth ready"
+            "auth settings in effect"
         );
         if !auth.anonymous && auth.sources.password_file.is_none() && auth.sources.jwt.is_none() {
             tracing::warn!(
