@@ -16,6 +16,8 @@ pub struct Metrics {
     handshakes: IntCounterVec,
     upgrades: IntCounterVec,
     errors: IntCounterVec,
+    /// Polling GETs waiting for packets.
+    pub(crate) pending_polls: IntGauge,
     /// Requests answered with an engine.io error code, by code (0..=5), pre-bound.
     error_codes: Vec<IntCounter>,
 }
@@ -54,6 +56,11 @@ impl Metrics {
             ),
             &["code"],
         )?;
+        let pending_polls = IntGauge::new(
+            "switchboard_engineio_pending_polls",
+            "Long-polling GETs waiting for packets",
+        )?;
+        registry.register(Box::new(pending_polls.clone()))?;
         registry.register(Box::new(sessions.clone()))?;
         registry.register(Box::new(handshakes.clone()))?;
         registry.register(Box::new(upgrades.clone()))?;
@@ -69,6 +76,7 @@ impl Metrics {
             handshakes,
             upgrades,
             errors,
+            pending_polls,
             error_codes,
         })
     }

@@ -15,6 +15,7 @@ use switchboard_engineio_proto::{
     CloseReason, Packet, PayloadFormat, ProtocolVersion, Transport, decode_payload, encode_payload,
     payload::POST_OK_BODY,
 };
+use tracing::Instrument;
 
 use crate::engine::{Engine, Verified, polling_headers};
 use crate::handler::Handler;
@@ -33,6 +34,7 @@ struct PendingPoll<'a, D> {
 
 impl<D> Drop for PendingPoll<'_, D> {
     fn drop(&mut self) {
+        self.socket.shared.metrics.pending_polls.dec();
         self.socket.state.lock().polling = false;
         if !self.answered {
             self.socket.close(CloseReason::TransportError);
@@ -80,7 +82,9 @@ impl<H: Handler> Engine<H> {
             data,
             slot,
         );
-        self.tracker.spawn(self.clone().drive(socket.clone()));
+        let span = tracing::debug_span!("engineio_session", %sid, transport = "polling");
+        self.tracker
+            .spawn(self.clone().drive(socket.clone()).instrument(span));
         let mut packets = Vec::new();
         socket.take_queued(&mut packets);
         let mut response = self.payload_response(&socket, &packets, headers).await;
@@ -104,6 +108,7 @@ impl<H: Handler> Engine<H> {
             }
             st.polling = true;
         }
+        socket.shared.metrics.pending_polls.inc();
         let mut pending = PendingPoll {
             socket: &socket,
             answered: false,

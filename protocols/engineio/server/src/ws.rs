@@ -19,18 +19,36 @@ use switchboard_engineio_proto::{
     encode_frame,
 };
 use tokio::time::Instant;
+use tracing::Instrument;
 
-use crate::engine::{Engine, Slot, Verified};
+use crate::engine::{Engine, Verified};
 use crate::handler::Handler;
 use crate::socket::{Socket, Upgrade};
 
-/// tungstenite's read buffer per connection: small, since idle sessions dominate; large
-/// frames grow it on demand.
-const READ_BUFFER: usize = 2048;
+/// tungstenite's read buffer per connection, allocated (and zero-filled) at the upgrade and
+/// the most one read takes: small, since idle sessions dominate memory (the budget is 4 KB
+/// per idle WebSocket session); a large frame grows the buffer to its size.
+const READ_BUFFER: usize = 512;
 /// Frames are written once this much is buffered, or at the end of a batch.
 const WRITE_BUFFER: usize = 64 * 1024;
 /// How long a goodbye (close packet and close frame) may take.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A session opened by a WebSocket handshake whose upgrade has not started: if the upgrade
+/// fails (the closure is dropped unused), the session ends with `transport error`.
+struct Unstarted<H: Handler> {
+    engine: Arc<Engine<H>>,
+    socket: Option<Arc<Socket<H::Data>>>,
+}
+
+impl<H: Handler> Drop for Unstarted<H> {
+    fn drop(&mut self) {
+        if let Some(socket) = self.socket.take() {
+            socket.close(CloseReason::TransportError);
+            self.engine.finish(&socket);
+        }
+    }
+}
 
 /// Resets the session's upgrade state when an upgrade ends without completing.
 struct PendingUpgrade<D> {
@@ -112,26 +130,40 @@ impl<H: Handler> Engine<H> {
                 Ok(x) => x,
                 Err(r) => return *r,
             };
-        let engine = self.clone();
+        // The session opens now so the closure carries one pointer rather than the handler's
+        // data: the WebSocket task of every idle session is that much smaller.
+        let socket = self.open_session(
+            sid,
+            protocol,
+            Transport::WebSocket,
+            verified.supports_binary,
+            data,
+            slot,
+        );
+        let guard = Unstarted {
+            engine: self.clone(),
+            socket: Some(socket),
+        };
         let tracker = self.tracker.clone();
-        let binary = verified.supports_binary;
+        let span = tracing::debug_span!("engineio_session", %sid, transport = "websocket");
         let mut response = self.configure(ws).on_upgrade(move |ws| {
-            tracker.track_future(engine.run_ws_session(ws, sid, protocol, binary, data, slot))
+            let mut guard = guard;
+            let engine = guard.engine.clone();
+            let socket = guard.socket.take();
+            tracker.track_future(
+                async move {
+                    if let Some(socket) = socket {
+                        engine.run_ws_session(ws, socket).await;
+                    }
+                }
+                .instrument(span),
+            )
         });
         self.handshake_headers(sid, response.headers_mut());
         response
     }
 
-    async fn run_ws_session(
-        self: Arc<Self>,
-        mut ws: WebSocket,
-        sid: switchboard_engineio_proto::Sid,
-        protocol: ProtocolVersion,
-        binary: bool,
-        data: H::Data,
-        slot: Slot,
-    ) {
-        let socket = self.open_session(sid, protocol, Transport::WebSocket, binary, data, slot);
+    async fn run_ws_session(&self, mut ws: WebSocket, socket: Arc<Socket<H::Data>>) {
         self.ws_loop(&socket, &mut ws, true).await;
         self.finish(&socket);
     }
@@ -157,6 +189,7 @@ impl<H: Handler> Engine<H> {
             }
             st.upgrade = Upgrade::Connected;
         }
+        let span = tracing::debug_span!("engineio_upgrade", sid = %socket.sid());
         let pending = PendingUpgrade {
             socket: socket.clone(),
             completed: false,
@@ -164,8 +197,9 @@ impl<H: Handler> Engine<H> {
         let engine = self.clone();
         let tracker = self.tracker.clone();
         let binary = verified.supports_binary;
-        self.configure(ws)
-            .on_upgrade(move |ws| tracker.track_future(engine.run_upgrade(ws, pending, binary)))
+        self.configure(ws).on_upgrade(move |ws| {
+            tracker.track_future(engine.run_upgrade(ws, pending, binary).instrument(span))
+        })
     }
 
     async fn run_upgrade(

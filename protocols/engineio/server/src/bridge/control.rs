@@ -223,11 +223,10 @@ fn publish(
             "not allowed to publish on this topic",
         );
     }
-    let message = Message::new(topic, payload)
-        .kind(kind)
+    let message = inner
+        .message(session, topic, payload, kind)
         .retain(retain)
-        .qos(qos)
-        .origin(inner.origin(session));
+        .qos(qos);
     if session.queued.load(Ordering::Acquire) == 0 {
         inner.fabric.publish(message);
         if id.is_some() {
@@ -311,9 +310,7 @@ fn request(inner: &Arc<Inner>, socket: &Arc<Socket<Session>>, op: &Op<'_>) {
         .map(Duration::from_millis)
         .unwrap_or(inner.request_timeout)
         .min(inner.max_request_timeout);
-    let message = Message::new(topic, payload)
-        .kind(kind)
-        .origin(inner.origin(session));
+    let message = inner.message(session, topic, payload, kind);
     let id = id.map(ToOwned::to_owned);
     let fabric = inner.fabric.clone();
     let socket = socket.clone();
@@ -368,9 +365,7 @@ fn reply(inner: &Inner, socket: &Socket<Session>, op: &Op<'_>) {
             "b64 is not valid base64",
         );
     };
-    let mut message = Message::new(reply_to, payload)
-        .kind(kind)
-        .origin(inner.origin(session));
+    let mut message = inner.message(session, reply_to, payload, kind);
     message.correlation = correlation;
     inner.fabric.publish(message);
     if op.id.is_some() {

@@ -34,7 +34,7 @@ use parking_lot::Mutex;
 use switchboard_engineio_proto::{CloseReason, MessageData, Str};
 use switchboard_fabric::{
     Access, Authorizer, Credentials, Delivery, Fabric, Identity, Message, Origin, PayloadKind,
-    ProtocolMetrics, SubOptions, Subscriber, SubscriberSpec, Topic, TopicFilter,
+    ProtocolMetrics, Qos, SubOptions, Subscriber, SubscriberSpec, Topic, TopicFilter,
 };
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
@@ -239,6 +239,31 @@ impl Inner {
         Origin::new(self.protocol.clone(), session.client.clone())
     }
 
+    /// A message from `session`, built field by field: `Message::new` would first allocate the
+    /// gateway's own origin only for it to be replaced.
+    pub(crate) fn message(
+        &self,
+        session: &Session,
+        topic: Topic,
+        payload: Bytes,
+        kind: PayloadKind,
+    ) -> Message {
+        Message {
+            topic,
+            payload,
+            kind,
+            qos: Qos::AtMostOnce,
+            retain: false,
+            origin: self.origin(session),
+            reply_to: None,
+            correlation: None,
+            content_type: None,
+            properties: Vec::new(),
+            expires_at: None,
+            created: std::time::Instant::now(),
+        }
+    }
+
     /// Whether the session may do `access` on `topic` (never, without an identity).
     pub(crate) fn allowed(&self, session: &Session, access: Access, topic: &str) -> bool {
         let identity = session.identity.lock();
@@ -315,9 +340,7 @@ impl Inner {
         } else {
             PayloadKind::Text
         };
-        let message = Message::new(topic, data.into_bytes())
-            .kind(kind)
-            .origin(self.origin(session));
+        let message = self.message(session, topic, data.into_bytes(), kind);
         self.fabric.publish(message);
     }
 
