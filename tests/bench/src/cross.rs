@@ -134,6 +134,7 @@ pub async fn ipc_to_mqtt(
         sender,
         "bench/ipc".to_owned(),
         payload,
+        1,
         rec.clone(),
     ));
     while let Some(r) = set.join_next().await {

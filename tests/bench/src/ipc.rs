@@ -121,6 +121,7 @@ pub async fn sender_task(
     mut c: Conn,
     channel: String,
     payload: usize,
+    fanout: u64,
     rec: Recorder,
 ) -> Result<()> {
     let (tmpl, at) = send_template(&channel, &c.peer, payload)?;
@@ -138,6 +139,7 @@ pub async fn sender_task(
         }
         c.write(&batch).await?;
         rec.sent(now, BATCH as u64);
+        rec.flow(fanout).await;
         tokio::task::yield_now().await;
     }
 }
@@ -161,6 +163,7 @@ async fn receiver(mut c: Conn, rec: Recorder) -> Result<()> {
             }
             c.buf.advance(n);
         }
+        rec.progress();
     }
 }
 
@@ -275,7 +278,13 @@ pub async fn run(addr: SocketAddr, plan: &IpcPlan, timing: Timing) -> Result<Run
             for c in rs {
                 set.spawn_local(receiver(c, rec.clone()));
             }
-            set.spawn_local(sender_task(s, channel.to_owned(), *payload, rec.clone()));
+            set.spawn_local(sender_task(
+                s,
+                channel.to_owned(),
+                *payload,
+                *receivers as u64,
+                rec.clone(),
+            ));
         }
         IpcPlan::Request {
             concurrency,

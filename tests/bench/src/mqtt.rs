@@ -323,7 +323,8 @@ async fn publisher(
             if rate.is_some() && n == 0 {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             } else if rate.is_none() {
-                // Let the runtime breathe between batches (subscribers share this core).
+                // Subscribers share this core: keep a bounded number of messages on their way.
+                rec.flow(plan.subscribers as u64).await;
                 tokio::task::yield_now().await;
             }
             continue;
@@ -388,6 +389,7 @@ pub(crate) async fn subscriber(mut c: Conn, rec: Recorder) -> Result<()> {
             }
             c.data.advance(hl + rl);
         }
+        rec.progress();
         if !acks.is_empty() {
             let a = acks.split().freeze();
             c.send(&a).await?;

@@ -209,6 +209,8 @@ pub struct HttpResponse {
     pub status: u16,
     /// The body.
     pub body: BytesMut,
+    /// The server said `Connection: close`.
+    pub close: bool,
 }
 
 /// Takes one complete response off `buf` (Content-Length or chunked bodies), or `None` when
@@ -224,7 +226,11 @@ pub fn http_parse(buf: &mut BytesMut) -> io::Result<Option<HttpResponse>> {
     let status = resp.code.unwrap_or(0);
     let mut content_length = None;
     let mut chunked = false;
+    let mut close = false;
     for h in resp.headers.iter() {
+        if h.name.eq_ignore_ascii_case("connection") {
+            close = h.value.eq_ignore_ascii_case(b"close");
+        }
         if h.name.eq_ignore_ascii_case("content-length") {
             content_length = std::str::from_utf8(h.value)
                 .ok()
@@ -253,7 +259,11 @@ pub fn http_parse(buf: &mut BytesMut) -> io::Result<Option<HttpResponse>> {
                     return Ok(None);
                 }
                 buf.advance(data_start + 2);
-                return Ok(Some(HttpResponse { status, body }));
+                return Ok(Some(HttpResponse {
+                    status,
+                    body,
+                    close,
+                }));
             }
             if buf.len() < data_start + size + 2 {
                 return Ok(None);
@@ -268,15 +278,24 @@ pub fn http_parse(buf: &mut BytesMut) -> io::Result<Option<HttpResponse>> {
     }
     buf.advance(head_len);
     let body = buf.split_to(len);
-    Ok(Some(HttpResponse { status, body }))
+    Ok(Some(HttpResponse {
+        status,
+        body,
+        close,
+    }))
 }
 
-/// A keep-alive HTTP/1.1 connection that sends one request at a time.
+/// A keep-alive HTTP/1.1 connection that sends one request at a time, and connects again
+/// when the server answered `Connection: close` (as a browser or wrk would).
 #[derive(Debug)]
 pub struct HttpConn {
+    addr: SocketAddr,
     r: OwnedReadHalf,
     w: OwnedWriteHalf,
     buf: BytesMut,
+    closed: bool,
+    /// Connections opened again after `Connection: close`.
+    pub reconnects: u64,
 }
 
 impl HttpConn {
@@ -284,16 +303,29 @@ impl HttpConn {
     pub async fn connect(addr: SocketAddr) -> io::Result<HttpConn> {
         let (r, w) = connect(addr).await?.into_split();
         Ok(HttpConn {
+            addr,
             r,
             w,
             buf: BytesMut::with_capacity(16 * 1024),
+            closed: false,
+            reconnects: 0,
         })
     }
 
     /// Sends the raw request bytes and reads the response.
     pub async fn round_trip(&mut self, request: &[u8]) -> io::Result<HttpResponse> {
+        if self.closed {
+            let (r, w) = connect(self.addr).await?.into_split();
+            self.r = r;
+            self.w = w;
+            self.buf.clear();
+            self.closed = false;
+            self.reconnects += 1;
+        }
         self.w.write_all(request).await?;
-        self.read_response().await
+        let resp = self.read_response().await?;
+        self.closed = resp.close;
+        Ok(resp)
     }
 
     /// Reads the next response.

@@ -219,12 +219,15 @@ pub async fn start(env: &Env, kind: &ServerKind, upstream: Option<u16>) -> Resul
         }
         ServerKind::Mosquitto => {
             let port = free_port()?;
+            let ws_port = free_port()?;
+            // mosquitto 2.0.11 refuses a configuration whose only listener is a WebSocket one,
+            // so the WebSocket listener always comes with the TCP one.
             let cfg = env.write(
                 "mosquitto.conf",
                 &format!(
                     "# Written by switchboard-bench: defaults except persistence and logging.\n\
-                     listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-                     log_dest stderr\nlog_type error\n"
+                     listener {port} 127.0.0.1\nlistener {ws_port} 127.0.0.1\nprotocol websockets\n\
+                     allow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n"
                 ),
             )?;
             let spawn = Spawn::new(
@@ -241,6 +244,10 @@ pub async fn start(env: &Env, kind: &ServerKind, upstream: Option<u16>) -> Resul
                     mqtt: Some(MqttTarget {
                         addr: local(port),
                         ws_path: None,
+                    }),
+                    mqtt_ws: Some(MqttTarget {
+                        addr: local(ws_port),
+                        ws_path: Some("/mqtt".to_owned()),
                     }),
                     ..Endpoints::default()
                 },

@@ -138,6 +138,21 @@ pub fn rows(s: &SuiteResult) -> Vec<Row> {
     out
 }
 
+/// Median and maximum CPU (in cores) that processes outside the suite used during the runs.
+pub fn background(s: &SuiteResult) -> Option<(f64, f64)> {
+    let mut v: Vec<f64> = s
+        .scenarios
+        .iter()
+        .flat_map(|r| r.sides.iter())
+        .flat_map(|x| x.background_cpu.iter().copied())
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    Some((v[v.len() / 2], v[v.len() - 1]))
+}
+
 /// The terminal table.
 pub fn table(s: &SuiteResult) -> String {
     let rows = rows(s);
@@ -194,6 +209,17 @@ pub fn table(s: &SuiteResult) -> String {
          Figures are medians of {} run(s); the range in parentheses is min–max.",
         s.profile.reps
     );
+    if let Some((med, max)) = background(s) {
+        let _ = writeln!(
+            out,
+            "Other processes on this machine used {med:.2} cores (median; max {max:.2}) during the runs{}",
+            if max > 0.25 {
+                ": figures measured next to that load are disturbed (see background_cpu in results.json)."
+            } else {
+                "."
+            }
+        );
+    }
     out
 }
 
@@ -320,6 +346,12 @@ pub fn markdown(s: &SuiteResult, charts: &str) -> String {
         "Machine: {}, {} logical CPUs, {} GiB, {} (kernel {}); {}. Every server runs on the same CPU, one at a time; the load generator (`switchboard-bench`) runs on the other.\n",
         m.cpu, m.cores, m.memory_gib, m.os, m.kernel, m.pinning
     );
+    if let Some((med, max)) = background(s) {
+        let _ = writeln!(
+            out,
+            "Other processes on the machine used {med:.2} cores (median over the runs; max {max:.2}) while the suite measured.\n"
+        );
+    }
     let _ = writeln!(
         out,
         "Versions: {}.\n",

@@ -76,6 +76,7 @@ pub struct Recorder {
     inner: Rc<RefCell<RecorderInner>>,
     /// The window this recorder counts.
     pub window: Window,
+    progress: Rc<tokio::sync::Notify>,
 }
 
 #[derive(Debug)]
@@ -84,7 +85,17 @@ struct RecorderInner {
     received: u64,
     errors: u64,
     latency: Histogram<u64>,
+    // Flow control of "as fast as accepted" senders, over the whole run (window or not).
+    sent_all: u64,
+    received_all: u64,
+    written_off: u64,
 }
+
+/// Messages a blast sender may have on their way (sent, not yet received by every
+/// subscriber) before it waits: enough to keep every buffer on the path busy, small enough
+/// that a server which reads everything and drops what it cannot deliver does not let the
+/// sender starve the receivers sharing the generator's core.
+pub const MAX_OUTSTANDING: u64 = 8192;
 
 impl Recorder {
     /// A recorder for `window`.
@@ -98,24 +109,60 @@ impl Recorder {
                 received: 0,
                 errors: 0,
                 latency,
+                sent_all: 0,
+                received_all: 0,
+                written_off: 0,
             })),
             window,
+            progress: Rc::new(tokio::sync::Notify::new()),
         }
     }
 
     /// Counts `n` messages sent at `t`.
     pub fn sent(&self, t: u64, n: u64) {
+        let mut i = self.inner.borrow_mut();
+        i.sent_all += n;
         if self.window.contains(t) {
-            self.inner.borrow_mut().sent += n;
+            i.sent += n;
+        }
+    }
+
+    /// Receivers call this after each batch they read: it wakes waiting senders.
+    pub fn progress(&self) {
+        self.progress.notify_waiters();
+    }
+
+    /// Waits until fewer than [`MAX_OUTSTANDING`] messages are on their way to each of
+    /// `fanout` receivers. Messages that make no progress for 50 ms are written off as
+    /// dropped by the server (QoS 0 and IPC sends may be dropped), so a sender never stalls.
+    pub async fn flow(&self, fanout: u64) {
+        loop {
+            let out = {
+                let i = self.inner.borrow();
+                (i.sent_all - i.written_off).saturating_sub(i.received_all / fanout.max(1))
+            };
+            if out < MAX_OUTSTANDING {
+                return;
+            }
+            let wait = self.progress.notified();
+            if tokio::time::timeout(Duration::from_millis(50), wait)
+                .await
+                .is_err()
+            {
+                let mut i = self.inner.borrow_mut();
+                i.written_off += out;
+                return;
+            }
         }
     }
 
     /// Counts one message received at `now` that was sent at `stamp` (if known).
     pub fn received(&self, now: u64, stamp: Option<u64>) {
+        let mut i = self.inner.borrow_mut();
+        i.received_all += 1;
         if !self.window.contains(now) {
             return;
         }
-        let mut i = self.inner.borrow_mut();
         i.received += 1;
         if let Some(s) = stamp {
             let lat = now.saturating_sub(s).max(1_000);
@@ -125,8 +172,10 @@ impl Recorder {
 
     /// Counts `n` received messages without latency.
     pub fn received_n(&self, now: u64, n: u64) {
+        let mut i = self.inner.borrow_mut();
+        i.received_all += n;
         if self.window.contains(now) {
-            self.inner.borrow_mut().received += n;
+            i.received += n;
         }
     }
 

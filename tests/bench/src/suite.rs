@@ -351,6 +351,12 @@ async fn run_scenario(
                 rep + 1,
                 profile.reps
             ));
+            let waited = wait_quiet(profile.quiet_wait).await;
+            if waited > 1.0 {
+                results[j]
+                    .notes
+                    .push(format!("waited {waited:.0} s for the machine to go quiet"));
+            }
             let cpu0 = server.and_then(|s| s.proc.cpu_ticks());
             let (sys0, own0) = (procs::system_busy_ticks(), procs::own_tree_ticks());
             let t0 = Instant::now();
@@ -400,6 +406,28 @@ async fn run_scenario(
         r.finish();
     }
     Ok(results)
+}
+
+/// CPU used by processes outside this suite over `d`, in cores.
+async fn background_over(d: Duration) -> Option<f64> {
+    let (s0, o0) = (procs::system_busy_ticks()?, procs::own_tree_ticks());
+    tokio::time::sleep(d).await;
+    let (s1, o1) = (procs::system_busy_ticks()?, procs::own_tree_ticks());
+    let foreign = s1.saturating_sub(s0).saturating_sub(o1.saturating_sub(o0));
+    Some(foreign as f64 / TICKS_PER_SEC / d.as_secs_f64())
+}
+
+/// Waits (up to `max`) until other processes use less than a quarter of a core; returns the
+/// seconds waited.
+async fn wait_quiet(max: Duration) -> f64 {
+    let start = Instant::now();
+    while start.elapsed() < max {
+        match background_over(Duration::from_millis(200)).await {
+            Some(bg) if bg >= 0.25 => {}
+            _ => break,
+        }
+    }
+    start.elapsed().as_secs_f64()
 }
 
 /// One measured figure.
