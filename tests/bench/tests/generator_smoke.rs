@@ -41,135 +41,142 @@ async fn gateway(
     (gw, ports.endpoints())
 }
 
-#[test]
-fn every_generator_scenario_runs_against_a_live_gateway() {
-    let dir = std::env::temp_dir().join(format!("switchboard-bench-smoke-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let env = Env {
-        root: root(),
-        out: dir.clone(),
-        switchboard: PathBuf::from("(in-process)"),
-        this_exe: PathBuf::from(env!("CARGO_BIN_EXE_switchboard-bench")),
-        server_core: None,
-        gen_core: None,
-    };
-    let outcome = switchboard_bench::block_on(async {
-        // The HTTP upstream and the relays run in this process.
-        let up = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let up_port = up.local_addr().expect("addr").port();
-        tokio::task::spawn_local(switchboard_bench::http::static_upstream(up));
-        let mut relays = HashMap::new();
-        for proto in ["mqtt", "ipc"] {
-            let port = switchboard_bench::procs::free_port().expect("port");
-            tokio::task::spawn_local(async move {
-                let _ = switchboard_bench::relay::serve(proto, local(port)).await;
-            });
-            relays.insert(proto, port);
-        }
+// Named `interop` so that nextest runs it in the group of tests that start Node clients (the
+// stock electron-common-ipc scenarios).
+mod interop {
+    use super::*;
 
-        let (base, base_ep) = gateway(&[], up_port, &dir).await;
-        let served = discover::discover(&base_ep).await;
-        let mut gateways = vec![(Vec::new(), base, base_ep)];
+    #[test]
+    fn every_generator_scenario_runs_against_a_live_gateway() {
+        let dir =
+            std::env::temp_dir().join(format!("switchboard-bench-smoke-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let env = Env {
+            root: root(),
+            out: dir.clone(),
+            switchboard: PathBuf::from("(in-process)"),
+            this_exe: PathBuf::from(env!("CARGO_BIN_EXE_switchboard-bench")),
+            server_core: None,
+            gen_core: None,
+        };
+        let outcome = switchboard_bench::block_on(async {
+            // The HTTP upstream and the relays run in this process.
+            let up = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let up_port = up.local_addr().expect("addr").port();
+            tokio::task::spawn_local(switchboard_bench::http::static_upstream(up));
+            let mut relays = HashMap::new();
+            for proto in ["mqtt", "ipc"] {
+                let port = switchboard_bench::procs::free_port().expect("port");
+                tokio::task::spawn_local(async move {
+                    let _ = switchboard_bench::relay::serve(proto, local(port)).await;
+                });
+                relays.insert(proto, port);
+            }
 
-        let mut lines = Vec::new();
-        let mut failures = Vec::new();
-        let mut medians = HashMap::new();
-        for sc in scenario::all() {
-            if let Load::Pending(why) = sc.load {
-                lines.push(format!("WAITING  {:<26} {why}", sc.id));
-                continue;
-            }
-            if let Err(why) = served.check(sc.need) {
-                lines.push(format!("WAITING  {:<26} {why}", sc.id));
-                continue;
-            }
-            let ep = match sc.sides.first() {
-                Some(ServerKind::Switchboard(ov)) => {
-                    if !gateways.iter().any(|(o, _, _)| o == ov) {
-                        let (g, e) = gateway(ov, up_port, &dir).await;
-                        gateways.push((ov.clone(), g, e));
+            let (base, base_ep) = gateway(&[], up_port, &dir).await;
+            let served = discover::discover(&base_ep).await;
+            let mut gateways = vec![(Vec::new(), base, base_ep)];
+
+            let mut lines = Vec::new();
+            let mut failures = Vec::new();
+            let mut medians = HashMap::new();
+            for sc in scenario::all() {
+                if let Load::Pending(why) = sc.load {
+                    lines.push(format!("WAITING  {:<26} {why}", sc.id));
+                    continue;
+                }
+                if let Err(why) = served.check(sc.need) {
+                    lines.push(format!("WAITING  {:<26} {why}", sc.id));
+                    continue;
+                }
+                let ep = match sc.sides.first() {
+                    Some(ServerKind::Switchboard(ov)) => {
+                        if !gateways.iter().any(|(o, _, _)| o == ov) {
+                            let (g, e) = gateway(ov, up_port, &dir).await;
+                            gateways.push((ov.clone(), g, e));
+                        }
+                        gateways
+                            .iter()
+                            .find(|(o, _, _)| o == ov)
+                            .map(|(_, _, e)| e.clone())
+                            .unwrap_or_default()
                     }
-                    gateways
-                        .iter()
-                        .find(|(o, _, _)| o == ov)
-                        .map(|(_, _, e)| e.clone())
-                        .unwrap_or_default()
-                }
-                Some(ServerKind::Relay(p)) => {
-                    let port = relays[p];
-                    let mut e = Endpoints::default();
-                    if *p == "mqtt" {
-                        e.mqtt = Some(switchboard_bench::mqtt::MqttTarget {
-                            addr: local(port),
-                            ws_path: None,
-                        });
-                    } else {
-                        e.ipc = Some(local(port));
+                    Some(ServerKind::Relay(p)) => {
+                        let port = relays[p];
+                        let mut e = Endpoints::default();
+                        if *p == "mqtt" {
+                            e.mqtt = Some(switchboard_bench::mqtt::MqttTarget {
+                                addr: local(port),
+                                ws_path: None,
+                            });
+                        } else {
+                            e.ipc = Some(local(port));
+                        }
+                        e
                     }
-                    e
-                }
-                // The HTTP ceiling talks to the upstream directly.
-                _ => Endpoints::default(),
-            };
-            let r = suite::measure(
-                &env,
-                Profile::SMOKE,
-                &sc,
-                &ep,
-                None,
-                Some(up_port),
-                &medians,
-                0,
-            )
-            .await;
-            match r {
-                // Rates and latencies must be positive; a memory delta measured in this process
-                // may be zero (freed memory reused), an added latency zero or negative (noise).
-                Ok(m)
-                    if m.figure.is_finite()
-                        && (m.figure > 0.0
-                            || matches!(
-                                sc.load,
-                                Load::MqttIdle | Load::EioIdle | Load::HttpAdded { .. }
-                            )) =>
-                {
-                    lines.push(format!(
-                        "ran      {:<26} {:.1} {}",
-                        sc.id, m.figure, sc.unit
-                    ));
-                    medians.insert(sc.id.to_owned(), vec![Some(m.figure)]);
-                }
-                Ok(m) => {
-                    lines.push(format!("FAILED   {:<26} figure {}", sc.id, m.figure));
-                    failures.push(format!("{}: measured {} {}", sc.id, m.figure, sc.unit));
-                }
-                Err(e) => {
-                    lines.push(format!("FAILED   {:<26} {e}", sc.id));
-                    failures.push(format!("{}: {e}", sc.id));
+                    // The HTTP ceiling talks to the upstream directly.
+                    _ => Endpoints::default(),
+                };
+                let r = suite::measure(
+                    &env,
+                    Profile::SMOKE,
+                    &sc,
+                    &ep,
+                    None,
+                    Some(up_port),
+                    &medians,
+                    0,
+                )
+                .await;
+                match r {
+                    // Rates and latencies must be positive; a memory delta measured in this process
+                    // may be zero (freed memory reused), an added latency zero or negative (noise).
+                    Ok(m)
+                        if m.figure.is_finite()
+                            && (m.figure > 0.0
+                                || matches!(
+                                    sc.load,
+                                    Load::MqttIdle | Load::EioIdle | Load::HttpAdded { .. }
+                                )) =>
+                    {
+                        lines.push(format!(
+                            "ran      {:<26} {:.1} {}",
+                            sc.id, m.figure, sc.unit
+                        ));
+                        medians.insert(sc.id.to_owned(), vec![Some(m.figure)]);
+                    }
+                    Ok(m) => {
+                        lines.push(format!("FAILED   {:<26} figure {}", sc.id, m.figure));
+                        failures.push(format!("{}: measured {} {}", sc.id, m.figure, sc.unit));
+                    }
+                    Err(e) => {
+                        lines.push(format!("FAILED   {:<26} {e}", sc.id));
+                        failures.push(format!("{}: {e}", sc.id));
+                    }
                 }
             }
+            for (_, g, _) in gateways {
+                g.shutdown().await;
+            }
+            (served, lines, failures)
+        })
+        .expect("runtime");
+        let _ = std::fs::remove_dir_all(&dir);
+        let (served, lines, failures) = outcome;
+        println!("served by the gateway: {served:#?}");
+        for l in &lines {
+            println!("{l}");
         }
-        for (_, g, _) in gateways {
-            g.shutdown().await;
-        }
-        (served, lines, failures)
-    })
-    .expect("runtime");
-    let _ = std::fs::remove_dir_all(&dir);
-    let (served, lines, failures) = outcome;
-    println!("served by the gateway: {served:#?}");
-    for l in &lines {
-        println!("{l}");
+        assert!(
+            lines.iter().any(|l| l.starts_with("ran")),
+            "no scenario ran at all"
+        );
+        assert!(
+            failures.is_empty(),
+            "scenarios whose protocol is served did not run:\n{}",
+            failures.join("\n")
+        );
     }
-    assert!(
-        lines.iter().any(|l| l.starts_with("ran")),
-        "no scenario ran at all"
-    );
-    assert!(
-        failures.is_empty(),
-        "scenarios whose protocol is served did not run:\n{}",
-        failures.join("\n")
-    );
 }
