@@ -158,6 +158,8 @@ pub struct Profile {
     /// Before each run, wait up to this long for other processes on the machine to go quiet
     /// (below a quarter of a core), so that a neighbour's burst does not land in a window.
     pub quiet_wait: Duration,
+    /// The most the whole run may spend waiting for quiet.
+    pub quiet_budget: Duration,
 }
 
 impl Profile {
@@ -169,6 +171,7 @@ impl Profile {
         reps: 1,
         idle: 2_000,
         quiet_wait: Duration::from_secs(3),
+        quiet_budget: Duration::from_secs(20),
     };
     /// `make bench`: three runs each, alternating, 10 000 idle connections.
     pub const FULL: Profile = Profile {
@@ -178,6 +181,7 @@ impl Profile {
         reps: 3,
         idle: 10_000,
         quiet_wait: Duration::from_secs(30),
+        quiet_budget: Duration::from_secs(300),
     };
     /// The test in `make test`: about a second per scenario.
     pub const SMOKE: Profile = Profile {
@@ -187,6 +191,7 @@ impl Profile {
         reps: 1,
         idle: 50,
         quiet_wait: Duration::ZERO,
+        quiet_budget: Duration::ZERO,
     };
 }
 

@@ -206,6 +206,7 @@ pub async fn run(env: &Env, profile: Profile, scenarios: Vec<Scenario>) -> Resul
     };
 
     let n = scenarios.len();
+    let quiet_spent = std::cell::Cell::new(Duration::ZERO);
     let mut results: Vec<ScenarioResult> = Vec::new();
     let mut medians: HashMap<String, Vec<Option<f64>>> = HashMap::new();
     for (i, sc) in scenarios.into_iter().enumerate() {
@@ -232,7 +233,18 @@ pub async fn run(env: &Env, profile: Profile, scenarios: Vec<Scenario>) -> Resul
             continue;
         }
         let label = format!("[{}/{n}] {}", i + 1, sc.id);
-        match run_scenario(env, profile, &sc, up_port, &medians, &progress, &label).await {
+        match run_scenario(
+            env,
+            profile,
+            &sc,
+            up_port,
+            &medians,
+            &progress,
+            &label,
+            &quiet_spent,
+        )
+        .await
+        {
             Ok(sides) => {
                 if sides.iter().all(|s| s.median.is_none()) {
                     let why = sides
@@ -293,6 +305,7 @@ async fn run_scenario(
     medians: &HashMap<String, Vec<Option<f64>>>,
     progress: &Progress,
     label: &str,
+    quiet_spent: &std::cell::Cell<Duration>,
 ) -> Result<Vec<SideResult>> {
     // The sides: each server, or the upstream itself for the direct HTTP ceiling.
     let kinds: Vec<Option<ServerKind>> = if sc.sides.is_empty() {
@@ -351,7 +364,9 @@ async fn run_scenario(
                 rep + 1,
                 profile.reps
             ));
-            let waited = wait_quiet(profile.quiet_wait).await;
+            let budget = profile.quiet_budget.saturating_sub(quiet_spent.get());
+            let waited = wait_quiet(profile.quiet_wait.min(budget)).await;
+            quiet_spent.set(quiet_spent.get() + Duration::from_secs_f64(waited));
             if waited > 1.0 {
                 results[j]
                     .notes
