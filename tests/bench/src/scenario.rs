@@ -96,6 +96,12 @@ pub enum Load {
         /// The shape.
         plan: HttpPlan,
     },
+    /// HTTP through a proxy at the maximum rate, driven by `wrk` (Debian) instead of the Rust
+    /// generator: the cross-check the HTTP issue asks for.
+    Wrk {
+        /// Connections (one wrk thread).
+        connections: usize,
+    },
     /// Latency a proxy adds (p99 through it minus p99 direct), paced at half of switchboard's
     /// maximum rate from `http.rps`.
     HttpAdded {
@@ -616,6 +622,22 @@ pub fn all() -> Vec<Scenario> {
             load: Load::Http {
                 plan: HttpPlan::Closed { connections: 64 },
             },
+            target: "≥ 1.1× nginx, ≥ 4× node-http-proxy with keep-alive",
+            ceiling_of: None,
+        },
+        Scenario {
+            id: "http.rps.wrk",
+            title: "The same through the proxy, driven by wrk (1 thread, 64 connections) as a cross-check",
+            issue: 7,
+            unit: "req/s",
+            better: Better::Higher,
+            need: Need::Http,
+            sides: vec![
+                sb(),
+                ServerKind::NginxProxy,
+                ServerKind::NodeHttpProxy { keepalive: true },
+            ],
+            load: Load::Wrk { connections: 64 },
             target: "≥ 1.1× nginx, ≥ 4× node-http-proxy with keep-alive",
             ceiling_of: None,
         },

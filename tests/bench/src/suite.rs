@@ -180,9 +180,12 @@ pub async fn run(env: &Env, profile: Profile, scenarios: Vec<Scenario>) -> Resul
         context: "create target/bench/logs".to_owned(),
         source: e,
     })?;
-    let needs_http = scenarios
-        .iter()
-        .any(|s| matches!(s.load, Load::Http { .. } | Load::HttpAdded { .. }));
+    let needs_http = scenarios.iter().any(|s| {
+        matches!(
+            s.load,
+            Load::Http { .. } | Load::HttpAdded { .. } | Load::Wrk { .. }
+        )
+    });
     let upstream = if needs_http {
         progress.say("starting the nginx upstream (static 13-byte response)");
         match peers::start_upstream(env).await {
@@ -577,6 +580,10 @@ pub async fn measure(
                 Metric::Rate,
             )
         }
+        Load::Wrk { connections } => {
+            let a = need(&ep.http, "HTTP")?;
+            wrk(a, *connections, profile).await
+        }
         Load::HttpAdded { connections } => {
             let a = need(&ep.http, "HTTP")?;
             let up = procs::local(up_port.ok_or_else(|| {
@@ -777,6 +784,56 @@ async fn ipc_stock(
             o.p99_us.unwrap_or(0.0),
             o.errors
         )],
+    })
+}
+
+/// Runs wrk (inheriting this process's CPU pinning): a warm-up run, then the measured one.
+async fn wrk(addr: std::net::SocketAddr, connections: usize, profile: Profile) -> Result<Measured> {
+    let url = format!("http://{addr}/up/");
+    let c = connections.to_string();
+    let run = |secs: f64| {
+        Spawn::new(
+            "wrk",
+            "wrk",
+            &[
+                "-t1",
+                "-c",
+                &c,
+                "-d",
+                &format!("{}s", secs.ceil().max(1.0)),
+                "--latency",
+                &url,
+            ],
+        )
+    };
+    let limit = profile.warmup + profile.measure + Duration::from_secs(20);
+    run(profile.warmup.as_secs_f64()).output(limit).await?;
+    let out = run(profile.measure.as_secs_f64()).output(limit).await?;
+    let rate = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("Requests/sec:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .ok_or_else(|| BenchError::Protocol(format!("wrk printed no Requests/sec: {out}")))?;
+    let pct = |p: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(p))
+            .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let errors = out
+        .lines()
+        .filter(|l| l.contains("Socket errors") || l.contains("Non-2xx"))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut notes = vec![format!("wrk: p50 {}, p99 {}", pct("50%"), pct("99%"))];
+    if !errors.is_empty() {
+        notes.push(format!("wrk: {errors}"));
+    }
+    Ok(Measured {
+        figure: rate,
+        stats: None,
+        notes,
     })
 }
 

@@ -87,6 +87,13 @@ mod interop {
                     lines.push(format!("WAITING  {:<26} {why}", sc.id));
                     continue;
                 }
+                if let Load::Wrk { .. } = sc.load {
+                    lines.push(format!(
+                        "external {:<26} wrk, not the generator: run by make bench",
+                        sc.id
+                    ));
+                    continue;
+                }
                 if let Err(why) = served.check(sc.need) {
                     lines.push(format!("WAITING  {:<26} {why}", sc.id));
                     continue;
