@@ -233,7 +233,7 @@ fn esc(s: &str) -> String {
 pub fn svg(r: &ScenarioResult) -> String {
     let bars: Vec<&crate::suite::SideResult> = r.sides.iter().collect();
     let n = bars.len().max(1);
-    let (wd, bar_h, gap, left, top) = (760.0, 34.0, 16.0, 270.0, 64.0);
+    let (wd, bar_h, gap, left, top) = (960.0, 34.0, 16.0, 270.0, 64.0);
     let ht = top + n as f64 * (bar_h + gap) + 40.0;
     let maxv = bars
         .iter()
