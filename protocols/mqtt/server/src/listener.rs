@@ -83,7 +83,8 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tls: Option
                 let _permit = permit;
                 match tls {
                     None => connection::serve(shared2, stream, peer, None).await,
-                    Some(t) => serve_tls(shared2, stream, peer, t).await,
+                    // Boxed: a TLS stream is large, plain connections should not pay for it.
+                    Some(t) => Box::pin(serve_tls(shared2, stream, peer, t)).await,
                 }
             }
             .instrument(span),

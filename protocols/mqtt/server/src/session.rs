@@ -172,7 +172,7 @@ pub struct PendingWill {
 #[derive(Debug)]
 pub struct Session {
     /// The fabric subscriber, created on the first SUBSCRIBE.
-    pub subscriber: Option<Subscriber>,
+    pub subscriber: Option<Box<Subscriber>>,
     /// Messages sent and not yet acknowledged.
     pub inflight: Inflight,
     /// QoS 2 identifiers received and not yet released.

@@ -15,6 +15,9 @@ use tokio::net::TcpStream;
 /// Bytes reserved for one read.
 pub const READ_CHUNK: usize = 8 * 1024;
 
+/// Size of the stack buffer a plain TCP connection reads into before it reserves a read buffer.
+const PROBE: usize = 512;
+
 /// A bidirectional byte stream an MQTT connection runs on.
 pub trait Transport: Send + Unpin + 'static {
     /// Reads what is available into `buf` (reserving room as needed). `Ready(Ok(0))` is the end
@@ -41,7 +44,27 @@ impl Transport for TcpStream {
         loop {
             ready!(self.poll_read_ready(cx))?;
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                // Readiness can be stale (it is only cleared by a read that would block): probe
+                // with a small stack buffer so that an idle connection never allocates one.
+                let mut probe = [0u8; PROBE];
+                let n = match self.try_read(&mut probe) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Poll::Ready(Err(e)),
+                };
+                if n == 0 {
+                    return Poll::Ready(Ok(0));
+                }
                 buf.reserve(READ_CHUNK);
+                buf.extend_from_slice(&probe[..n]);
+                if n < PROBE {
+                    return Poll::Ready(Ok(n));
+                }
+                return match self.try_read_buf(buf) {
+                    Ok(m) => Poll::Ready(Ok(n + m)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Ready(Ok(n)),
+                    Err(e) => Poll::Ready(Err(e)),
+                };
             }
             match self.try_read_buf(buf) {
                 Ok(n) => return Poll::Ready(Ok(n)),

@@ -431,12 +431,24 @@ async fn auth_is_rejected_cleanly_without_a_method() {
     c.properties.authentication_method = Some(s_("SCRAM-SHA-1"));
     let (_c, ack) = Client::connect(b.addr, c).await;
     assert_eq!(ack.reason_code, ReasonCode::BadAuthenticationMethod);
+    assert_eq!(
+        ack.properties.reason_string.as_ref().map(|r| r.as_str()),
+        Some("no authentication method is configured")
+    );
     let mut c = Client::v(b.addr, V5, "b").await;
     c.send(Auth::new(ReasonCode::ReAuthenticate)).await;
-    assert_eq!(
-        c.closed().await.unwrap().reason_code,
-        ReasonCode::ProtocolError
+    let d = c.closed().await.unwrap();
+    assert_eq!(d.reason_code, ReasonCode::ProtocolError);
+    assert!(
+        d.properties.reason_string.is_some(),
+        "reason strings are sent by default"
     );
+    // A client that asks for no problem information gets no reason string.
+    let mut quiet = connect_packet(V5, "quiet");
+    quiet.properties.request_problem_information = Some(false);
+    let (mut c, _) = Client::connect(b.addr, quiet).await;
+    c.send(Auth::new(ReasonCode::ReAuthenticate)).await;
+    assert!(c.closed().await.unwrap().properties.reason_string.is_none());
     b.shutdown().await;
 }
 

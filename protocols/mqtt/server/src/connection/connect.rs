@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{Io, IoEvent, State};
-use crate::bridge::{InboundTopics, OutboundTopics, mount_topic};
+use crate::bridge::mount_topic;
 use crate::broker::{Previous, Shared, Takeover};
 use crate::metrics::Tally;
 use crate::session::{NEVER_EXPIRES, Session};
@@ -26,7 +26,7 @@ use crate::transport::Transport;
 /// A connection past CONNACK.
 #[derive(Debug)]
 pub struct Accepted {
-    pub(crate) state: State,
+    pub(crate) state: Box<State>,
     pub(crate) generation: u64,
     pub(crate) kick: oneshot::Receiver<Takeover>,
 }
@@ -331,7 +331,7 @@ pub(crate) async fn handshake<T: Transport>(
             .map_or(u16::MAX, NonZeroU16::get)
             .min(config.max_inflight),
     );
-    let state = State {
+    let state = Box::new(State {
         shared: shared.clone(),
         version,
         decoder,
@@ -339,7 +339,7 @@ pub(crate) async fn handshake<T: Transport>(
         identity,
         origin,
         session,
-        will: connect.will.clone(),
+        will: connect.will.clone().map(Box::new),
         keep_alive: Duration::from_millis(u64::from(keep_alive) * 1500),
         last_read: Instant::now(),
         send_quota,
@@ -350,11 +350,8 @@ pub(crate) async fn handshake<T: Transport>(
             0
         },
         problem_info: props.request_problem_information.unwrap_or(true),
-        in_topics: InboundTopics::default(),
-        out_topics: OutboundTopics::default(),
-        in_aliases: None,
-        out_aliases: None,
-    };
+        topics: None,
+    });
     Some(Accepted {
         state,
         generation: attached.generation,

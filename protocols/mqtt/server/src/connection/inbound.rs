@@ -180,13 +180,14 @@ fn ack_publish(
 /// Resolves the topic of a PUBLISH, applying and recording topic aliases (MQTT 5).
 fn resolve_topic(state: &mut State, p: &Publish) -> Result<switchboard_fabric::Topic, End> {
     let mount = &state.shared.config.mount;
+    let max = state.shared.config.max_topic_alias;
+    let topics = state.topics.get_or_insert_with(Default::default);
     let Some(alias) = p.properties.topic_alias else {
-        return state
-            .in_topics
+        return topics
+            .inbound
             .get(mount, &p.topic)
             .map_err(|_| End::Protocol(ReasonCode::TopicNameInvalid, "invalid_topic"));
     };
-    let max = state.shared.config.max_topic_alias;
     if alias.get() > max {
         return Err(End::Protocol(
             ReasonCode::TopicAliasInvalid,
@@ -194,20 +195,25 @@ fn resolve_topic(state: &mut State, p: &Publish) -> Result<switchboard_fabric::T
         ));
     }
     let slot = usize::from(alias.get() - 1);
-    let table = state
-        .in_aliases
-        .get_or_insert_with(|| vec![None; usize::from(max)]);
-    if p.topic.is_empty() {
-        return table.get(slot).cloned().flatten().ok_or(End::Protocol(
-            ReasonCode::ProtocolError,
-            "unknown_topic_alias",
-        ));
+    if topics.in_aliases.is_empty() {
+        topics.in_aliases = vec![None; usize::from(max)];
     }
-    let topic = state
-        .in_topics
+    if p.topic.is_empty() {
+        return topics
+            .in_aliases
+            .get(slot)
+            .cloned()
+            .flatten()
+            .ok_or(End::Protocol(
+                ReasonCode::ProtocolError,
+                "unknown_topic_alias",
+            ));
+    }
+    let topic = topics
+        .inbound
         .get(mount, &p.topic)
         .map_err(|_| End::Protocol(ReasonCode::TopicNameInvalid, "invalid_topic"))?;
-    if let Some(s) = table.get_mut(slot) {
+    if let Some(s) = topics.in_aliases.get_mut(slot) {
         *s = Some(topic.clone());
     }
     Ok(topic)
@@ -352,7 +358,7 @@ fn subscribe(state: &mut State, out: &mut BytesMut, s: Subscribe, tally: &mut Ta
                 let created = shared.fabric.subscriber(spec);
                 state.origin = Origin::new(shared.protocol.clone(), state.client_id.clone())
                     .with_subscriber(created.id());
-                none.insert(created)
+                none.insert(Box::new(created))
             }
         };
         if subscriber.subscribe(filter, options) && group.is_some() {

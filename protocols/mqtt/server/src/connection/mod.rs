@@ -56,6 +56,14 @@ pub const DELIVERY_BATCH: usize = 256;
 /// How long a goodbye (DISCONNECT, CONNACK with an error) may take to write.
 pub const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// What woke the event loop.
+#[derive(Debug)]
+enum Event {
+    Io(IoEvent),
+    Delivery(Result<Delivery, Closed>),
+    Timer,
+}
+
 /// What the event loop learned from the socket.
 #[derive(Debug)]
 enum IoEvent {
@@ -212,7 +220,7 @@ pub(crate) struct State {
     pub(crate) identity: Identity,
     pub(crate) origin: Origin,
     pub(crate) session: Box<Session>,
-    pub(crate) will: Option<Will>,
+    pub(crate) will: Option<Box<Will>>,
     /// Keep-alive window (1.5 × the interval); zero: none.
     pub(crate) keep_alive: Duration,
     pub(crate) last_read: Instant,
@@ -224,10 +232,19 @@ pub(crate) struct State {
     pub(crate) client_alias_max: u16,
     /// Whether reason strings may be sent (MQTT 5 Request Problem Information).
     pub(crate) problem_info: bool,
-    pub(crate) in_topics: InboundTopics,
-    pub(crate) out_topics: OutboundTopics,
-    pub(crate) in_aliases: Option<Vec<Option<switchboard_fabric::Topic>>>,
-    pub(crate) out_aliases: Option<Box<OutAliases>>,
+    /// Topic caches and aliases, allocated on the first PUBLISH in either direction.
+    pub(crate) topics: Option<Box<Topics>>,
+}
+
+/// Per-connection topic state: conversion caches and topic aliases.
+#[derive(Debug, Default)]
+pub(crate) struct Topics {
+    pub(crate) inbound: InboundTopics,
+    pub(crate) outbound: OutboundTopics,
+    /// Client → server aliases (index = alias − 1).
+    pub(crate) in_aliases: Vec<Option<switchboard_fabric::Topic>>,
+    /// Server → client aliases.
+    pub(crate) out_aliases: Option<OutAliases>,
 }
 
 impl State {
@@ -259,8 +276,10 @@ pub(crate) async fn serve<T: Transport>(
     cert_identity: Option<String>,
 ) {
     let _guard = shared.proto.connection_opened();
-    let mut io = Io::new(transport);
-    let accepted = match connect::handshake(&shared, &mut io, peer, cert_identity).await {
+    let mut io = Box::new(Io::new(transport));
+    // The handshake and the goodbye are boxed so that an established connection's task only holds
+    // the event loop's state.
+    let accepted = match Box::pin(connect::handshake(&shared, &mut io, peer, cert_identity)).await {
         Some(a) => a,
         None => {
             io.finish(GOODBYE_TIMEOUT).await;
@@ -271,7 +290,7 @@ pub(crate) async fn serve<T: Transport>(
     run(io, accepted).await;
 }
 
-async fn run<T: Transport>(mut io: Io<T>, accepted: Accepted) {
+async fn run<T: Transport>(mut io: Box<Io<T>>, accepted: Accepted) {
     let Accepted {
         mut state,
         generation,
@@ -280,19 +299,23 @@ async fn run<T: Transport>(mut io: Io<T>, accepted: Accepted) {
     let shared = state.shared.clone();
     shared.stats.client_connected();
     shared.metrics.sessions("online").inc();
-    let stop = shared.stop.clone();
     let write_timeout = Duration::from_millis(shared.config.write_timeout_ms);
-    let mut tally = Tally::default();
-    outbound::resend(&mut state, &mut io.wbuf, &mut tally);
-    // Packets that arrived together with CONNECT.
-    if !io.rbuf.is_empty()
-        && let Some(end) = inbound::handle_buffer(&mut state, &mut io, &mut tally)
-    {
+    let first = {
+        let mut tally = Tally::default();
+        outbound::resend(&mut state, &mut io.wbuf, &mut tally);
+        // Packets that arrived together with CONNECT.
+        let end = if io.rbuf.is_empty() {
+            None
+        } else {
+            inbound::handle_buffer(&mut state, &mut io, &mut tally)
+        };
         flush_tally(&shared, &mut tally);
-        close(io, state, end, generation, kick, None).await;
+        end
+    };
+    if let Some(end) = first {
+        Box::pin(close(io, state, end, generation, kick, None)).await;
         return;
     }
-    flush_tally(&shared, &mut tally);
 
     let timer = tokio::time::sleep_until(keepalive_deadline(&state));
     tokio::pin!(timer);
@@ -302,9 +325,11 @@ async fn run<T: Transport>(mut io: Io<T>, accepted: Accepted) {
         let can_read = io.wbuf.len() < WRITE_HIGH;
         let can_deliver = can_read && state.can_deliver();
         let timer_armed = !state.keep_alive.is_zero() || io.blocked_since.is_some();
+        // Only what the branches need lives across this await; everything else is handled
+        // below with locals (kept out of the task's state to keep idle connections small).
         let event = tokio::select! {
             biased;
-            _ = stop.cancelled() => break End::Shutdown,
+            _ = shared.stop.cancelled() => break End::Shutdown,
             k = &mut kick, if kick_live => {
                 kick_live = false;
                 match k {
@@ -315,63 +340,65 @@ async fn run<T: Transport>(mut io: Io<T>, accepted: Accepted) {
                     Err(_) => continue,
                 }
             }
-            e = poll_fn(|cx| io.poll_io(cx, can_read)) => Some(e),
-            d = next_delivery(&mut state.session), if can_deliver => {
-                match d {
-                    Ok(d) => {
-                        outbound::deliver(&mut state, &mut io.wbuf, d, &mut tally);
-                        outbound::drain(&mut state, &mut io.wbuf, &mut tally);
-                        None
-                    }
-                    Err(Closed::SlowConsumer) => break End::SlowConsumer,
-                    Err(Closed::Closed) => break End::Shutdown,
-                }
-            }
-            _ = &mut timer, if timer_armed => {
-                let now = Instant::now();
-                if let Some(since) = io.blocked_since
-                    && now >= since + write_timeout
-                {
-                    break End::SlowConsumer;
-                }
-                if !state.keep_alive.is_zero() && now >= state.last_read + state.keep_alive {
-                    break End::KeepAlive;
-                }
-                timer.as_mut().reset(next_deadline(&state, &io, write_timeout));
+            e = poll_fn(|cx| io.poll_io(cx, can_read)) => Event::Io(e),
+            d = next_delivery(&mut state.session), if can_deliver => Event::Delivery(d),
+            _ = &mut timer, if timer_armed => Event::Timer,
+        };
+        let mut tally = Tally::default();
+        let end = match event {
+            Event::Delivery(Ok(d)) => {
+                outbound::deliver(&mut state, &mut io.wbuf, d, &mut tally);
                 None
             }
-        };
-        match event {
-            None => {}
-            Some(IoEvent::Read(0)) => break End::Eof,
-            Some(IoEvent::Read(n)) => {
-                tally.bytes_in += n as u64;
-                state.last_read = Instant::now();
-                if let Some(end) = inbound::handle_buffer(&mut state, &mut io, &mut tally) {
-                    break end;
+            Event::Delivery(Err(Closed::SlowConsumer)) => Some(End::SlowConsumer),
+            Event::Delivery(Err(Closed::Closed)) => Some(End::Shutdown),
+            Event::Timer => {
+                let now = Instant::now();
+                if io
+                    .blocked_since
+                    .is_some_and(|since| now >= since + write_timeout)
+                {
+                    Some(End::SlowConsumer)
+                } else if !state.keep_alive.is_zero() && now >= state.last_read + state.keep_alive {
+                    Some(End::KeepAlive)
+                } else {
+                    timer
+                        .as_mut()
+                        .reset(next_deadline(&state, &io, write_timeout));
+                    None
                 }
             }
-            Some(IoEvent::Wrote) => {}
-            Some(IoEvent::Blocked) => {
+            Event::Io(IoEvent::Read(0)) => Some(End::Eof),
+            Event::Io(IoEvent::Read(n)) => {
+                tally.bytes_in += n as u64;
+                state.last_read = Instant::now();
+                inbound::handle_buffer(&mut state, &mut io, &mut tally)
+            }
+            Event::Io(IoEvent::Wrote) => None,
+            Event::Io(IoEvent::Blocked) => {
                 timer
                     .as_mut()
                     .reset(next_deadline(&state, &io, write_timeout));
+                None
             }
-            Some(IoEvent::Error(e)) => {
+            Event::Io(IoEvent::Error(e)) => {
                 tracing::debug!(error = %e, "connection I/O failed");
-                break End::IoError;
+                Some(End::IoError)
             }
+        };
+        if let Some(end) = end {
+            flush_tally(&shared, &mut tally);
+            break end;
         }
-        // Deliveries are also picked up here, so a client that keeps sending is not starved of
-        // its own deliveries by the read branch.
+        // Deliveries are drained here too, so a client that keeps sending is not starved of its
+        // own deliveries by the read branch.
         if io.wbuf.len() < WRITE_HIGH && state.can_deliver() {
             outbound::drain(&mut state, &mut io.wbuf, &mut tally);
         }
         flush_tally(&shared, &mut tally);
         io.trim();
     };
-    flush_tally(&shared, &mut tally);
-    close(io, state, end, generation, kick, takeover).await;
+    Box::pin(close(io, state, end, generation, kick, takeover)).await;
 }
 
 fn keepalive_deadline(state: &State) -> Instant {
@@ -468,8 +495,8 @@ pub(crate) fn put_disconnect(
 }
 
 async fn close<T: Transport>(
-    mut io: Io<T>,
-    mut state: State,
+    mut io: Box<Io<T>>,
+    mut state: Box<State>,
     end: End,
     generation: u64,
     kick: oneshot::Receiver<Takeover>,
@@ -511,10 +538,10 @@ async fn close<T: Transport>(
                 && state.session.expiry > 0
                 && end != End::TakenOver =>
         {
-            (None, Some(PendingWill { will: w, identity }))
+            (None, Some(PendingWill { will: *w, identity }))
         }
         Some(w) if end == End::TakenOver && crate::broker::will_delay(&w) > 0 => (None, None),
-        Some(w) => (Some(PendingWill { will: w, identity }), None),
+        Some(w) => (Some(PendingWill { will: *w, identity }), None),
         None => (None, None),
     };
     if let Some(w) = now {
@@ -536,5 +563,33 @@ async fn close<T: Transport>(
                 .detach(&state.client_id, generation, kick, session, later)
                 .await;
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// An idle connection's memory is mostly its task: keep the event loop's state small (the
+    /// handshake, TLS and the goodbye are boxed; buffers are released when empty).
+    #[tokio::test]
+    async fn an_idle_connection_holds_little_state() {
+        let shared = Arc::new(crate::broker::Shared::new(
+            crate::MqttConfig::default(),
+            switchboard_fabric::Fabric::standalone(),
+            Arc::new(switchboard_fabric::AllowAll),
+            crate::metrics::MqttMetrics::unregistered(),
+            tokio_util::sync::CancellationToken::new(),
+            tokio_util::task::TaskTracker::new(),
+        ));
+        let (a, _b) = tokio::io::duplex(16);
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let fut = serve(shared, crate::transport::Stream(a), peer, None);
+        let future = std::mem::size_of_val(&fut);
+        assert!(future <= 768, "connection future: {future} bytes");
+        let state = std::mem::size_of::<State>();
+        assert!(state <= 400, "State: {state} bytes");
+        let session = std::mem::size_of::<Session>();
+        assert!(session <= 200, "Session: {session} bytes");
     }
 }

@@ -82,7 +82,8 @@ pub(crate) fn deliver(state: &mut State, out: &mut BytesMut, d: Delivery, tally:
         }
     }
     let mount = &shared.config.mount;
-    let name = match state.out_topics.get(mount, &d.message.topic) {
+    let topics = state.topics.get_or_insert_with(Default::default);
+    let name = match topics.outbound.get(mount, &d.message.topic) {
         Ok(n) => n,
         Err(e) => {
             shared.metrics.skipped(e.reason());
@@ -138,8 +139,10 @@ pub(crate) fn deliver(state: &mut State, out: &mut BytesMut, d: Delivery, tally:
     if state.client_alias_max > 0 {
         let max = state.client_alias_max;
         let aliases = state
+            .topics
+            .get_or_insert_with(Default::default)
             .out_aliases
-            .get_or_insert_with(|| Box::new(OutAliases::new(max)));
+            .get_or_insert_with(|| OutAliases::new(max));
         if let Some((alias, new)) = aliases.get(d.message.topic.as_arc()) {
             publish.properties.topic_alias = Some(alias);
             if !new {
@@ -200,7 +203,8 @@ pub(crate) fn resend(state: &mut State, out: &mut BytesMut, tally: &mut Tally) {
                 PacketType::PubRel,
             )
         } else {
-            let Ok(topic) = state.out_topics.get(mount, &f.message.topic) else {
+            let topics = state.topics.get_or_insert_with(Default::default);
+            let Ok(topic) = topics.outbound.get(mount, &f.message.topic) else {
                 continue;
             };
             let mut p = Publish {
