@@ -212,3 +212,36 @@ fn net_metric(s: &net::Server, name: &str, label: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
 }
+
+#[tokio::test]
+async fn undecodable_websocket_frames_close_with_parse_error() {
+    let s = serve(echo()).await;
+    for bad in ["9nope", "bAQ!D", ""] {
+        let mut w = ws(s.addr, "/engine.io/?EIO=4&transport=websocket").await;
+        let _open = next_text(&mut w).await;
+        send_text(&mut w, bad).await;
+        match next(&mut w).await {
+            Some(Message::Close(Some(frame))) => {
+                assert_eq!(u16::from(frame.code), 1007, "{bad:?}");
+                assert_eq!(frame.reason.as_str(), "parse error");
+            }
+            other => panic!("expected a close frame for {bad:?}, got {other:?}"),
+        }
+    }
+    // a v4 client must not ping: "invalid heartbeat direction" is a transport error
+    let mut w = ws(s.addr, "/engine.io/?EIO=4&transport=websocket").await;
+    let _open = next_text(&mut w).await;
+    send_text(&mut w, "2").await;
+    match next(&mut w).await {
+        Some(Message::Close(Some(frame))) => assert_eq!(frame.reason.as_str(), "transport error"),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    assert_eq!(
+        net_metric(
+            &s,
+            "switchboard_disconnects_total",
+            "reason=\"parse_error\""
+        ),
+        3.0
+    );
+}
