@@ -1,6 +1,6 @@
 //! The protocol-neutral message envelope.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -105,9 +105,16 @@ impl Origin {
         self
     }
 
-    /// The origin of messages the gateway produces itself.
+    /// The origin of messages the gateway produces itself. Allocation-free: the labels are shared.
     pub fn internal() -> Self {
-        Origin::new("sys", "switchboard")
+        static SYS: LazyLock<(Arc<str>, Arc<str>)> =
+            LazyLock::new(|| (Arc::from("sys"), Arc::from("switchboard")));
+        Origin {
+            protocol: SYS.0.clone(),
+            client: SYS.1.clone(),
+            subscriber: None,
+            node: None,
+        }
     }
 }
 
