@@ -1,0 +1,1 @@
+//! The Socket.IO server of switchboard (being built).
