@@ -120,16 +120,18 @@ pub(crate) fn deliver(state: &mut State, out: &mut BytesMut, d: Delivery, tally:
     if v5 {
         publish.properties = bridge::properties(&d.message, &d.tags, mount, now);
     }
-    // A placeholder identifier for sizing; the real one is taken only if the message goes out.
-    if let Some(pid) = switchboard_mqtt_proto::PacketId::new(1) {
-        publish.qos_pid = QosPid::from_parts(qos, Some(pid)).unwrap_or_default();
-    }
-    match publish.encoded_len(state.version) {
-        Ok(len) if len as u64 <= u64::from(state.client_max_packet) => {}
-        _ => {
-            shared.metrics.skipped("packet_too_large");
-            shared.proto.dropped("packet_too_large");
-            return;
+    if state.client_max_packet < switchboard_mqtt_proto::MAX_PACKET_SIZE {
+        // A placeholder identifier for sizing; the real one is taken only if the message goes out.
+        if let Some(pid) = switchboard_mqtt_proto::PacketId::new(1) {
+            publish.qos_pid = QosPid::from_parts(qos, Some(pid)).unwrap_or_default();
+        }
+        match publish.encoded_len(state.version) {
+            Ok(len) if len as u64 <= u64::from(state.client_max_packet) => {}
+            _ => {
+                shared.metrics.skipped("packet_too_large");
+                shared.proto.dropped("packet_too_large");
+                return;
+            }
         }
     }
     if qos != QoS::AtMostOnce {
