@@ -253,6 +253,104 @@ impl<D> Socket<D> {
         }
     }
 
+    /// Queues several messages as one unit, in order and back to back, without waiting: all
+    /// of them or none (a Socket.IO binary event and its attachments must not be split or
+    /// interleaved with other packets).
+    ///
+    /// The group counts against `max_buffered_packets` as a whole. When it does not fit,
+    /// `drop_new` refuses the group ([`SendError::Full`]), `close` closes the session, and
+    /// `drop_oldest` drops the oldest queued messages to make room (so a Socket.IO session
+    /// should not use `drop_oldest`: it could drop half of an earlier group).
+    pub fn send_all<I>(&self, packets: I) -> Result<(), SendError>
+    where
+        I: IntoIterator<Item = Packet>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let packets = packets.into_iter();
+        let n = packets.len();
+        let max = self.shared.max_buffered.max(n);
+        let mut st = self.state.lock();
+        if st.close.is_some() {
+            return Err(SendError::Closed);
+        }
+        if st.messages + n > max {
+            let policy = self.shared.overflow;
+            self.shared.metrics.common.dropped(policy.drop_reason());
+            match policy {
+                BufferOverflow::DropNew => return Err(SendError::Full),
+                BufferOverflow::Close => {
+                    drop(st);
+                    tracing::debug!(sid = %self.sid, "send buffer full: closing the session");
+                    self.close(CloseReason::ForcedClose);
+                    return Err(SendError::Closed);
+                }
+                BufferOverflow::DropOldest => {
+                    while st.messages + n > max {
+                        match st.queue.iter().position(is_message) {
+                            Some(i) => {
+                                st.queue.remove(i);
+                                st.messages -= 1;
+                            }
+                            None => break,
+                        }
+                    }
+                }
+            }
+        }
+        self.push_group(st, packets);
+        Ok(())
+    }
+
+    /// Like [`Socket::send_all`], waiting while the group does not fit in the send buffer.
+    pub async fn send_wait_all<I>(&self, packets: I) -> Result<(), SendError>
+    where
+        I: IntoIterator<Item = Packet>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let packets = packets.into_iter();
+        let n = packets.len();
+        let max = self.shared.max_buffered.max(n);
+        loop {
+            let notified = self.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.state.lock();
+                if st.close.is_some() {
+                    return Err(SendError::Closed);
+                }
+                if st.messages + n <= max {
+                    self.push_group(st, packets);
+                    return Ok(());
+                }
+                st.space_waiters = true;
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = self.closed.cancelled() => return Err(SendError::Closed),
+            }
+        }
+    }
+
+    fn push_group(
+        &self,
+        mut st: parking_lot::MutexGuard<'_, State>,
+        packets: impl Iterator<Item = Packet>,
+    ) {
+        let was_empty = st.queue.is_empty();
+        for p in packets {
+            if is_message(&p) {
+                st.messages += 1;
+            }
+            st.queue.push_back(p);
+        }
+        let wake = was_empty && !st.queue.is_empty();
+        drop(st);
+        if wake {
+            self.writer.notify_one();
+        }
+    }
+
     /// Closes the session with `reason`. The transport says goodbye (a `close` packet to a
     /// pending poll, a close frame on a WebSocket) and the engine forgets the session.
     pub fn close(&self, reason: CloseReason) {
@@ -414,6 +512,68 @@ mod tests {
         assert!(by.is_some());
         assert_eq!(by.and_then(|by| s.heartbeat_tick(by)), None);
         assert_eq!(s.close_reason(), Some(CloseReason::PingTimeout));
+    }
+
+    #[test]
+    fn groups_are_queued_whole_or_not_at_all() {
+        let s = socket(3, BufferOverflow::DropNew);
+        assert_eq!(s.send(Packet::text("a")), Ok(()));
+        assert_eq!(
+            s.send_all([Packet::text("h"), Packet::binary(vec![1u8])]),
+            Ok(())
+        );
+        assert_eq!(
+            s.send_all([Packet::text("h2"), Packet::binary(vec![2u8])]),
+            Err(SendError::Full)
+        );
+        assert_eq!(
+            drain(&s),
+            vec![
+                Packet::text("a"),
+                Packet::text("h"),
+                Packet::binary(vec![1u8])
+            ]
+        );
+        // a group larger than the buffer still goes into an empty buffer
+        let big: Vec<Packet> = (0..5).map(|i| Packet::text(i.to_string())).collect();
+        assert_eq!(s.send_all(big), Ok(()));
+        assert_eq!(drain(&s).len(), 5);
+        let s = socket(2, BufferOverflow::DropOldest);
+        assert_eq!(s.send(Packet::text("a")), Ok(()));
+        assert_eq!(s.send(Packet::ping()), Ok(()));
+        assert_eq!(s.send_all([Packet::text("b"), Packet::text("c")]), Ok(()));
+        assert_eq!(
+            drain(&s),
+            vec![Packet::ping(), Packet::text("b"), Packet::text("c")]
+        );
+        let s = socket(1, BufferOverflow::Close);
+        assert_eq!(s.send(Packet::text("a")), Ok(()));
+        assert_eq!(
+            s.send_all([Packet::text("b"), Packet::text("c")]),
+            Err(SendError::Closed)
+        );
+        assert!(s.is_closed());
+    }
+
+    #[tokio::test]
+    async fn send_wait_all_waits_for_room_for_the_whole_group() {
+        let s = Arc::new(socket(2, BufferOverflow::DropNew));
+        assert_eq!(s.send(Packet::text("a")), Ok(()));
+        let waiter = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.send_wait_all([Packet::text("h"), Packet::binary(vec![1u8])])
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        assert_eq!(drain(&s), vec![Packet::text("a")]);
+        assert_eq!(waiter.await.ok(), Some(Ok(())));
+        assert_eq!(
+            drain(&s),
+            vec![Packet::text("h"), Packet::binary(vec![1u8])]
+        );
     }
 
     #[tokio::test]

@@ -15,8 +15,7 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use switchboard_engineio_proto::{MessageData, Packet};
 use switchboard_fabric::{
-    Access, Credentials, Delivery, Message, PayloadKind, Qos, RequestError, Subscriber,
-    SubscriberSpec, TopicFilter,
+    Access, Delivery, Message, PayloadKind, Qos, Subscriber, SubscriberSpec, TopicFilter,
 };
 use tokio::sync::mpsc;
 
@@ -167,20 +166,17 @@ fn handle_op(inner: &Arc<Inner>, socket: &Arc<Socket<Session>>, op: &Op<'_>) {
 }
 
 fn auth(inner: &Inner, socket: &Socket<Session>, op: &Op<'_>) {
-    let creds = match (&op.token, &op.username) {
-        (Some(t), _) => Credentials::Token(t.to_string()),
-        (None, Some(u)) => Credentials::Password {
-            username: u.to_string(),
-            password: op.password.as_deref().unwrap_or("").as_bytes().to_vec(),
-        },
-        (None, None) => {
-            return error(
-                socket,
-                op.id,
-                ErrorKind::BadRequest,
-                "auth needs a token or a username",
-            );
-        }
+    let Some(creds) = super::credentials_from(
+        op.token.as_deref(),
+        op.username.as_deref(),
+        op.password.as_deref(),
+    ) else {
+        return error(
+            socket,
+            op.id,
+            ErrorKind::BadRequest,
+            "auth needs a token or a username",
+        );
     };
     let session = socket.data();
     match inner
@@ -324,12 +320,7 @@ fn request(inner: &Arc<Inner>, socket: &Arc<Socket<Session>>, op: &Op<'_>) {
             let frame = match outcome {
                 Ok(reply) => frames::res(id, &reply),
                 Err(e) => {
-                    let code = match e {
-                        RequestError::Timeout(_) => ErrorKind::Timeout,
-                        RequestError::NoResponders => ErrorKind::NoResponders,
-                        RequestError::Overloaded => ErrorKind::Overloaded,
-                        RequestError::Closed => ErrorKind::Closed,
-                    };
+                    let code = ErrorKind::for_request(&e);
                     frames::err(id, code, &e.to_string())
                 }
             };

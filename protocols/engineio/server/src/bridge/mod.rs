@@ -16,7 +16,10 @@
 //! - this file: [`Bridge`], [`Session`], the handshake (credentials, raw templates).
 //! - [`control`](self): the control protocol's ops and the per-session delivery task.
 //! - [`frames`]: frame parsing and writing.
+//! - [`common`]: what the Socket.IO bridge shares with this one ([`Mount`], credentials,
+//!   request error codes).
 
+pub mod common;
 mod control;
 pub mod frames;
 
@@ -44,6 +47,7 @@ use crate::config::{BridgeMode, EngineIoConfig};
 use crate::handler::{Handler, Handshake, Refusal};
 use crate::socket::Socket;
 
+pub use common::{Mount, credentials_from};
 pub use frames::ErrorKind;
 
 /// Requests this client was asked to answer, remembered until it replies (bounded).
@@ -70,7 +74,7 @@ pub(crate) struct Inner {
     pub(crate) fabric: Fabric,
     pub(crate) authorizer: Arc<dyn Authorizer>,
     pub(crate) mode: BridgeMode,
-    pub(crate) mount: String,
+    pub(crate) mount: Mount,
     raw_publish: String,
     raw_subscribe: Vec<String>,
     require_credentials: bool,
@@ -185,7 +189,7 @@ impl Bridge {
                 fabric,
                 authorizer,
                 mode: config.mode,
-                mount: config.mount.clone(),
+                mount: Mount::new(config.mount.clone()),
                 raw_publish: config.raw.publish.clone(),
                 raw_subscribe: config.raw.subscribe.clone(),
                 require_credentials: config.allow_request.require_credentials,
@@ -209,30 +213,17 @@ impl Bridge {
 impl Inner {
     /// The fabric topic for a client topic (the mount prefix added).
     pub(crate) fn topic_in(&self, t: &str) -> Result<Topic, switchboard_fabric::TopicError> {
-        let topic = Topic::new(t)?;
-        if self.mount.is_empty() {
-            Ok(topic)
-        } else {
-            topic.with_prefix(&self.mount)
-        }
+        self.mount.topic_in(t)
     }
 
     /// The fabric filter for a client filter.
     pub(crate) fn filter_in(&self, f: &str) -> Result<TopicFilter, switchboard_fabric::TopicError> {
-        let filter = TopicFilter::new(f)?;
-        if self.mount.is_empty() {
-            Ok(filter)
-        } else {
-            filter.with_prefix(&self.mount)
-        }
+        self.mount.filter_in(f)
     }
 
     /// The client's name for a fabric topic (the mount prefix removed).
     pub(crate) fn topic_out<'t>(&self, topic: &'t Topic) -> &'t str {
-        topic
-            .as_str()
-            .strip_prefix(self.mount.as_str())
-            .unwrap_or(topic.as_str())
+        self.mount.topic_out(topic)
     }
 
     pub(crate) fn origin(&self, session: &Session) -> Origin {
