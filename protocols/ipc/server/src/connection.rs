@@ -30,6 +30,11 @@ use crate::router::ConnId;
 /// Bytes read at a time (the buffer grows beyond it only for a larger frame).
 const READ_CHUNK: usize = 64 * 1024;
 
+/// Spare room below which the read buffer gets a fresh chunk. Frames are slices of the chunk
+/// they were read into, so a chunk is only replaced once it is nearly full: otherwise every
+/// small frame still queued somewhere would pin a whole chunk of its own.
+const MIN_SPARE: usize = 4 * 1024;
+
 /// The read half of a connection, with what to do after each read.
 pub(crate) trait ReadSide: AsyncRead + Unpin + Send {
     /// Called after every successful read (TCP: re-arm quick ACKs).
@@ -143,7 +148,9 @@ async fn read_loop<R: ReadSide>(
             }
         }
         broker.flush(&mut batch);
-        buf.reserve(READ_CHUNK);
+        if buf.capacity() - buf.len() < MIN_SPARE {
+            buf.reserve(READ_CHUNK);
+        }
         let read = tokio::select! {
             biased;
             _ = broker.stop.cancelled() => return CloseReason::Shutdown,

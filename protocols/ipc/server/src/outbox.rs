@@ -25,6 +25,21 @@ use crate::metrics::{IpcMetrics, reason};
 /// Most buffers handed to one `writev` (Linux's `IOV_MAX` is 1024).
 const MAX_IOV: usize = 256;
 
+/// Frames queued beyond which small frames that would pin another chunk are copied.
+///
+/// A shared frame is a slice of the sender's read chunk and keeps the whole chunk alive. A
+/// frame that directly follows the previous queued frame in memory lives in the same chunk
+/// and pins nothing more; a frame from elsewhere (another sender, or a sparse subset of one
+/// sender's stream) may pin a chunk of its own. Once a consumer is this far behind, such
+/// frames are copied, so what it pins beyond its own queued bytes is bounded by about this
+/// many chunks, while a consumer of a whole stream (the common case) still gets every frame
+/// without a copy.
+const SHARED_FRAMES: usize = 256;
+
+/// Frames up to this size are copied when the queue is long (larger ones pin little more
+/// than themselves).
+const COPY_LIMIT: usize = 16 * 1024;
+
 /// How long a closing connection may take to flush what is queued for it.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -56,6 +71,9 @@ struct Queue {
     /// Bytes in `frames` plus bytes taken by the writer and not yet written.
     bytes: usize,
     state: State,
+    /// Address just past the last pushed frame (as given, before any copy): a frame starting
+    /// there continues the same chunk.
+    last_end: usize,
 }
 
 /// A connection's bounded output queue.
@@ -78,6 +96,7 @@ impl Outbox {
                 frames: VecDeque::new(),
                 bytes: 0,
                 state: State::Open,
+                last_end: 0,
             }),
             notify: Notify::new(),
             killed: CancellationToken::new(),
@@ -142,6 +161,15 @@ impl Outbox {
             }
         }
         let was_empty = q.frames.is_empty();
+        // Addresses are only compared, never dereferenced.
+        let start = frame.as_ptr() as usize;
+        let adjacent = start == q.last_end;
+        q.last_end = start + len;
+        let frame = if !adjacent && q.frames.len() >= SHARED_FRAMES && len <= COPY_LIMIT {
+            Bytes::copy_from_slice(&frame)
+        } else {
+            frame
+        };
         q.frames.push_back(frame);
         q.bytes += len;
         drop(q);
@@ -347,6 +375,37 @@ mod tests {
         assert_eq!(o.push(frame(5)), Pushed::QueuedAfterDropping(2));
         assert_eq!(o.queued_bytes(), 8);
         assert_eq!(m.drops(reason::QUEUE_FULL_DROP_OLDEST), 2);
+    }
+
+    #[test]
+    fn a_lagging_queue_copies_scattered_small_frames_instead_of_pinning_chunks() {
+        let (o, _) = outbox(1 << 20, OverflowPolicy::Disconnect);
+        let chunk = Bytes::from(vec![1u8; 64 * 1024]);
+        // A sparse subset of a stream: every other 10-byte frame.
+        let n = SHARED_FRAMES + 2;
+        for i in 0..n {
+            o.push(chunk.slice(i * 20..i * 20 + 10));
+        }
+        // A contiguous run: shared whatever the backlog.
+        for i in 0..3 {
+            o.push(chunk.slice(60_000 + i * 10..60_010 + i * 10));
+        }
+        let big = Bytes::from(vec![2u8; COPY_LIMIT + 1]);
+        o.push(big.clone());
+        let q = o.queue.lock();
+        let shares = |f: &Bytes| chunk.as_ptr_range().contains(&f.as_ptr());
+        assert!(q.frames.iter().take(SHARED_FRAMES).all(shares));
+        assert!(!q.frames.iter().skip(SHARED_FRAMES).take(2).any(shares));
+        assert_eq!(
+            q.frames[n - 1],
+            chunk.slice((n - 1) * 20..(n - 1) * 20 + 10)
+        );
+        // The first of the run does not follow the previous frame: copied. The rest follow it
+        // in the chunk: shared.
+        assert!(!shares(&q.frames[n]));
+        assert!(shares(&q.frames[n + 1]) && shares(&q.frames[n + 2]));
+        // Large frames are never copied.
+        assert_eq!(q.frames.back().map(|f| f.as_ptr()), Some(big.as_ptr()));
     }
 
     #[tokio::test]
