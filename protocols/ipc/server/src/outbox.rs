@@ -40,6 +40,10 @@ const SHARED_FRAMES: usize = 256;
 /// than themselves).
 const COPY_LIMIT: usize = 16 * 1024;
 
+/// The shared `queued_bytes` gauge follows a queue's pushes in steps of this many bytes (and
+/// exactly after each write), so routing does not touch a shared counter per frame.
+const GAUGE_STEP: usize = 64 * 1024;
+
 /// How long a closing connection may take to flush what is queued for it.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -74,6 +78,8 @@ struct Queue {
     /// Address just past the last pushed frame (as given, before any copy): a frame starting
     /// there continues the same chunk.
     last_end: usize,
+    /// What `bytes` was when last added to the shared `queued_bytes` gauge.
+    reported: usize,
 }
 
 /// A connection's bounded output queue.
@@ -97,6 +103,7 @@ impl Outbox {
                 bytes: 0,
                 state: State::Open,
                 last_end: 0,
+                reported: 0,
             }),
             notify: Notify::new(),
             killed: CancellationToken::new(),
@@ -121,8 +128,8 @@ impl Outbox {
                     q.state = State::Killed;
                     let freed: usize = q.frames.drain(..).map(|f| f.len()).sum();
                     q.bytes -= freed;
+                    self.report(&mut q, true);
                     drop(q);
-                    self.metrics.queued_bytes.sub(freed as i64);
                     self.metrics.dropped(reason::SLOW_CONSUMER);
                     self.overflowed
                         .store(true, std::sync::atomic::Ordering::Release);
@@ -147,7 +154,7 @@ impl Outbox {
                         }
                     }
                     q.bytes -= freed;
-                    self.metrics.queued_bytes.sub(freed as i64);
+                    self.report(&mut q, false);
                     if q.bytes + len > self.capacity {
                         // What is left is the batch being written: the new frame cannot fit.
                         drop(q);
@@ -172,8 +179,8 @@ impl Outbox {
         };
         q.frames.push_back(frame);
         q.bytes += len;
+        self.report(&mut q, false);
         drop(q);
-        self.metrics.queued_bytes.add(len as i64);
         for _ in 0..dropped {
             self.metrics.dropped(reason::QUEUE_FULL_DROP_OLDEST);
         }
@@ -203,8 +210,8 @@ impl Outbox {
         q.state = State::Killed;
         let freed: usize = q.frames.drain(..).map(|f| f.len()).sum();
         q.bytes -= freed;
+        self.report(&mut q, true);
         drop(q);
-        self.metrics.queued_bytes.sub(freed as i64);
         self.killed.cancel();
         self.notify.notify_one();
     }
@@ -242,8 +249,18 @@ impl Outbox {
     fn written(&self, bytes: usize) {
         let mut q = self.queue.lock();
         q.bytes = q.bytes.saturating_sub(bytes);
-        drop(q);
-        self.metrics.queued_bytes.sub(bytes as i64);
+        self.report(&mut q, true);
+    }
+
+    /// Brings the shared gauge up to date with this queue (`force`), or when it is off by at
+    /// least [`GAUGE_STEP`].
+    fn report(&self, q: &mut Queue, force: bool) {
+        if q.bytes != q.reported && (force || q.bytes.abs_diff(q.reported) >= GAUGE_STEP) {
+            self.metrics
+                .queued_bytes
+                .add(q.bytes as i64 - q.reported as i64);
+            q.reported = q.bytes;
+        }
     }
 
     /// Drains the queue into `io` until the connection closes: returns `Ok(true)` after a
@@ -290,6 +307,13 @@ impl Outbox {
             self.metrics.protocol.messages_out.inc_by(frames);
             self.metrics.protocol.bytes_out.inc_by(bytes as u64);
         }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        let reported = self.queue.get_mut().reported;
+        self.metrics.queued_bytes.sub(reported as i64);
     }
 }
 
