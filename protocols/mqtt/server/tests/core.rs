@@ -459,3 +459,20 @@ async fn over_max_connections_a_client_is_told_the_server_is_busy() {
     assert_eq!(ack.reason_code, ReasonCode::ServerUnavailable);
     b.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_closes_connections_still_in_their_handshake() {
+    let b = start(MqttConfig::default()).await;
+    let mut s = Client::raw(b.addr).await;
+    use tokio::io::AsyncReadExt;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let start = tokio::time::Instant::now();
+    b.stop.cancel();
+    let mut buf = [0u8; 4];
+    assert_eq!(s.read(&mut buf).await.unwrap(), 0);
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "waited for the CONNECT timeout"
+    );
+    b.shutdown().await;
+}

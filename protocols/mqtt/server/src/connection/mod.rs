@@ -279,7 +279,13 @@ pub(crate) async fn serve<T: Transport>(
     let mut io = Box::new(Io::new(transport));
     // The handshake and the goodbye are boxed so that an established connection's task only holds
     // the event loop's state.
-    let accepted = match Box::pin(connect::handshake(&shared, &mut io, peer, cert_identity)).await {
+    let stop = shared.stop.clone();
+    let handshake = tokio::select! {
+        a = Box::pin(connect::handshake(&shared, &mut io, peer, cert_identity)) => a,
+        // A connection still in its handshake when the gateway stops is simply closed.
+        _ = stop.cancelled() => None,
+    };
+    let accepted = match handshake {
         Some(a) => a,
         None => {
             io.finish(GOODBYE_TIMEOUT).await;
