@@ -308,3 +308,33 @@ async fn paho_acl_denial_with_password_and_acl_files() {
     gw.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn paho_qos2_is_exactly_once_across_a_reconnect() {
+    let gw = TestGateway::builder().start().await;
+    let mut watch = gw.fabric.subscriber(SubscriberSpec::new("test", "w"));
+    watch.subscribe(
+        TopicFilter::new("paho/eo/#").unwrap(),
+        SubOptions::default(),
+    );
+    for version in [3u8, 5] {
+        let out = run(&gw, "qos2_reconnect", version, "").await;
+        let done = event(&out, "completed");
+        assert_eq!(done["published"], json!(true), "v{version}");
+        assert_eq!(done["session_present"], json!(true), "v{version}");
+        let first = tokio::time::timeout(Duration::from_secs(5), watch.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&first.message.payload[..], b"exactly once");
+        assert!(
+            watch.try_recv().unwrap().is_none(),
+            "v{version}: the re-sent PUBLISH was published again"
+        );
+    }
+    assert!(
+        gw.fabric.metrics().protocol("mqtt").messages_in.get() >= 4,
+        "both PUBLISH copies arrived"
+    );
+    gw.shutdown().await;
+}

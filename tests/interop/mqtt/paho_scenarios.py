@@ -355,6 +355,31 @@ def scenario_tls():
         anon.client.loop_stop()
 
 
+def scenario_qos2_reconnect():
+    """QoS 2 across a reconnect: the PUBREC is never read, the connection drops, paho re-sends the
+    PUBLISH with DUP on the resumed session and completes the flow."""
+    c = Peer("paho-exactly-once", clean=False)
+    if c.v5:
+        c.connect(session_expiry=300)
+    else:
+        c.connect()
+    c.client.loop_stop()
+    info = c.client.publish("paho/eo/x", b"exactly once", 2)
+    # Give the PUBLISH time to reach the broker; its PUBREC stays unread.
+    time.sleep(0.5)
+    sock = c.client.socket()
+    sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+    time.sleep(0.2)
+    c.client.reconnect()
+    c.client.loop_start()
+    flags, _, _ = c.connack.get(timeout=WAIT)
+    present = flags.session_present if hasattr(flags, "session_present") else flags["session present"]
+    info.wait_for_publish(WAIT)
+    emit("completed", published=info.is_published(), session_present=bool(present))
+    c.stop()
+
+
 def scenario_websocket():
     sub = Peer("paho-ws-sub", transport="websockets")
     sub.connect(path=EXTRA or "/mqtt")
