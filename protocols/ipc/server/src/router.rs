@@ -36,6 +36,13 @@ impl fmt::Display for ConnId {
     }
 }
 
+/// Longest channel name a listener may register: the fabric's topic limit, so that every
+/// listened channel can be a topic and the table's memory stays bounded.
+pub const MAX_CHANNEL_LEN: usize = switchboard_fabric::topic::MAX_TOPIC_LEN;
+
+/// Longest peer id a handshake may register (the clients' ids are 10-character nanoids).
+pub const MAX_PEER_ID_LEN: usize = 256;
+
 /// Limits the table enforces.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -61,6 +68,12 @@ pub enum LimitExceeded {
         "this connection already listens to the most channels allowed (ipc.max_channels_per_connection)"
     )]
     ChannelsPerConnection,
+    /// A channel name longer than [`MAX_CHANNEL_LEN`].
+    #[error("channel name longer than {MAX_CHANNEL_LEN} bytes")]
+    ChannelName,
+    /// A peer id longer than [`MAX_PEER_ID_LEN`].
+    #[error("peer id longer than {MAX_PEER_ID_LEN} bytes")]
+    PeerId,
 }
 
 /// What a mutation changed, for the caller to act on once the lock is released.
@@ -163,6 +176,9 @@ impl Router {
         let mut changes = Changes::default();
         let mut state = self.state.write();
         for peer in peers {
+            if peer.id.as_str().len() > MAX_PEER_ID_LEN {
+                return Err(LimitExceeded::PeerId);
+            }
             if &peer.id == reserved {
                 continue;
             }
@@ -207,6 +223,9 @@ impl Router {
         peers: &[Peer],
         channel: &str,
     ) -> Result<Changes, LimitExceeded> {
+        if channel.len() > MAX_CHANNEL_LEN {
+            return Err(LimitExceeded::ChannelName);
+        }
         let mut changes = Changes::default();
         let mut guard = self.state.write();
         let state = &mut *guard;
@@ -636,6 +655,16 @@ mod tests {
         );
         // A channel the connection already listens to is not a new one.
         r.add_listener(ConnId(1), &[peer("e")], "2").unwrap();
+        let long = "c".repeat(MAX_CHANNEL_LEN + 1);
+        assert_eq!(
+            r.add_listener(ConnId(1), &[peer("e")], &long),
+            Err(LimitExceeded::ChannelName)
+        );
+        let long = "p".repeat(MAX_PEER_ID_LEN + 1);
+        assert_eq!(
+            r.handshake(ConnId(1), &[peer(&long)], &reserved()),
+            Err(LimitExceeded::PeerId)
+        );
     }
 
     #[test]
