@@ -32,6 +32,7 @@ pub use switchboard_fabric::FabricConfig;
 pub use switchboard_ipc::IpcConfig;
 pub use switchboard_mqtt::MqttConfig;
 pub use switchboard_proxy::ProxyConfig;
+pub use switchboard_socketio::SocketIoConfig;
 pub use validate::validate;
 
 /// The whole configuration of one gateway process.
@@ -46,6 +47,8 @@ pub struct Config {
     pub fabric: FabricConfig,
     /// The Engine.IO server.
     pub engineio: EngineIoConfig,
+    /// The Socket.IO server (on Engine.IO, with the `engineio` options underneath).
+    pub socketio: SocketIoConfig,
     /// The MQTT broker.
     pub mqtt: MqttConfig,
     /// The IPC-bus broker.

@@ -14,6 +14,7 @@ pub fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
     problems.extend(config.fabric.problems());
     problems.extend(config.mqtt.problems());
     problems.extend(config.engineio.problems());
+    problems.extend(config.socketio.problems());
     problems.extend(config.ipc.problems());
     problems.extend(config.proxy.validate());
     check_listeners(config, &mut problems);
@@ -173,6 +174,17 @@ fn check_front_paths(config: &Config, out: &mut Vec<(String, String)>) {
             "mqtt.ws_path".into(),
             format!("`{m}` is also engineio.path; give MQTT over WebSocket its own path"),
         ));
+    }
+    if config.socketio.enabled {
+        let sio = config.socketio.path.trim_end_matches('/');
+        for (key, other) in [("engineio.path", eio), ("mqtt.ws_path", mqtt)] {
+            if other.is_some_and(|o| o.trim_end_matches('/') == sio) {
+                out.push((
+                    "socketio.path".into(),
+                    format!("`{sio}` is also {key}; give Socket.IO its own path"),
+                ));
+            }
+        }
     }
 }
 

@@ -68,6 +68,7 @@ fn the_full_example_spells_out_every_default() {
     assert_eq!(full.http, defaults.http);
     assert_eq!(full.fabric, defaults.fabric);
     assert_eq!(full.engineio, defaults.engineio);
+    assert_eq!(full.socketio, defaults.socketio);
     assert_eq!(full.mqtt, defaults.mqtt);
     assert_eq!(full.ipc, defaults.ipc);
     assert_eq!(full.telemetry, defaults.telemetry);
@@ -218,4 +219,35 @@ fn printed_config_redacts_secrets_and_round_trips() {
     // What print-config shows is itself a loadable configuration.
     let again: Config = toml::from_str(&printed).unwrap();
     assert_eq!(again.mqtt, c.mqtt);
+}
+
+#[test]
+fn socketio_settings_are_checked_with_their_keys() {
+    let f = file_with(
+        "[engineio]\npath = \"/rt/\"\n[socketio]\npath = \"/rt\"\nmax_attachments = 0\n\
+         [[socketio.namespaces]]\nname = \"admin\"\n",
+    );
+    let keys: Vec<String> = from_file(&f.0)
+        .unwrap_err()
+        .into_iter()
+        .filter_map(|e| e.key)
+        .collect();
+    for k in [
+        "socketio.path",
+        "socketio.max_attachments",
+        "socketio.namespaces[0].name",
+    ] {
+        assert!(keys.iter().any(|x| x == k), "{k} missing from {keys:?}");
+    }
+    let f = file_with("[[socketio.namespaces]]\nname = \"/plant\"\nmode = \"events\"\n");
+    let c = from_file(&f.0).expect("valid");
+    assert_eq!(
+        c.socketio.namespaces.len(),
+        1,
+        "the table replaces the default list"
+    );
+    assert_eq!(
+        c.socketio.namespaces[0].mode,
+        switchboard_socketio::NamespaceMode::Events
+    );
 }

@@ -334,6 +334,7 @@ impl Gateway {
             }
         }
         // Engine.IO for browsers, bridged to the fabric, with the JavaScript client.
+        let mut eio_metrics = None; // shared with Socket.IO: metric names register once
         if config.engineio.enabled {
             let eio = switchboard_engineio::mount(
                 &config.engineio,
@@ -347,8 +348,28 @@ impl Gateway {
                 component: "engineio",
                 message: e.to_string(),
             })?;
+            eio_metrics = Some(eio.engine.metrics().clone());
             mounts.push(eio.router);
             endpoints.paths.extend(eio.paths);
+        }
+        // Socket.IO on a second Engine.IO engine (the [engineio] options underneath).
+        if config.socketio.enabled {
+            let sio = switchboard_socketio::mount(
+                &config.socketio,
+                &config.engineio,
+                fabric.clone(),
+                authorizer.clone(),
+                &registry,
+                eio_metrics,
+                services.stop.clone(),
+                services.tracker.clone(),
+            )
+            .map_err(|e| RunError::Component {
+                component: "socketio",
+                message: e.to_string(),
+            })?;
+            mounts.push(sio.router);
+            endpoints.paths.extend(sio.paths);
         }
         if proxy.is_some() {
             for route in &config.proxy.routes {
