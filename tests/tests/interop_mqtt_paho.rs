@@ -338,3 +338,21 @@ async fn paho_qos2_is_exactly_once_across_a_reconnect() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn paho_v5_assigned_id_limits_takeover_and_unsubscribe() {
+    let gw = TestGateway::builder().start().await;
+    let out = run(&gw, "v5misc", 5, "").await;
+    let ack = event(&out, "connack");
+    assert_eq!(ack["rc"], json!(0));
+    assert!(
+        ack["assigned"].as_str().unwrap().starts_with("auto-"),
+        "{ack}"
+    );
+    assert_eq!(ack["receive_maximum"], json!(20));
+    assert_eq!(ack["topic_alias_maximum"], json!(10));
+    assert_eq!(ack["maximum_packet_size"], json!(1_048_576));
+    assert_eq!(event(&out, "after_unsubscribe")["messages"], json!([]));
+    assert_eq!(event(&out, "taken_over")["reason"], json!(0x8E));
+    gw.shutdown().await;
+}

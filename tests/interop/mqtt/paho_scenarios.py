@@ -380,6 +380,33 @@ def scenario_qos2_reconnect():
     c.stop()
 
 
+def scenario_v5misc():
+    """Assigned client id and CONNACK limits, takeover (0x8E), unsubscribe."""
+    a = Peer("", version=mqtt.MQTTv5)
+    _, rc, props = a.connect()
+    emit(
+        "connack",
+        rc=rc_value(rc),
+        assigned=getattr(props, "AssignedClientIdentifier", None),
+        receive_maximum=getattr(props, "ReceiveMaximum", None),
+        topic_alias_maximum=getattr(props, "TopicAliasMaximum", None),
+        maximum_packet_size=getattr(props, "MaximumPacketSize", None),
+    )
+    a.sub("paho/misc/#", 0)
+    a.client.unsubscribe("paho/misc/#")
+    time.sleep(0.2)
+    a.pub("paho/misc/x", b"after unsubscribe", 1)
+    emit("after_unsubscribe", messages=[msg_json(m) for m in a.drain(0.5)])
+    a.stop()
+    first = Peer("paho-twin", version=mqtt.MQTTv5)
+    first.connect()
+    second = Peer("paho-twin", version=mqtt.MQTTv5)
+    second.connect()
+    emit("taken_over", reason=rc_value(first.disconnects.get(timeout=WAIT)))
+    first.client.loop_stop()
+    second.stop()
+
+
 def scenario_websocket():
     sub = Peer("paho-ws-sub", transport="websockets")
     sub.connect(path=EXTRA or "/mqtt")
