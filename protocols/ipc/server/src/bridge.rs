@@ -21,7 +21,7 @@
 //!
 //! The bridge task owns one fabric subscriber for all channels: it subscribes to a channel's
 //! topic while at least one IPC connection listens to it. Connections report the channels
-//! whose "has listeners" state changed ([`BridgeState::mark_dirty`]); the task reconciles
+//! whose "has listeners" state changed (`BridgeState::mark_dirty`); the task reconciles
 //! each with the routing table, so the order in which reports arrive does not matter.
 
 use std::collections::{HashMap, HashSet};
