@@ -12,7 +12,7 @@ use switchboard_engineio::Socket;
 use switchboard_engineio::bridge::ErrorKind;
 use switchboard_engineio::proto::{CloseReason, Packet};
 use switchboard_fabric::{
-    Access, Delivery, Message, SubOptions, Subscriber, SubscriberSpec, TopicFilter,
+    Access, Delivery, Message, Qos, SubOptions, Subscriber, SubscriberSpec, TopicFilter,
 };
 use tokio::sync::mpsc;
 
@@ -172,8 +172,13 @@ async fn apply(
                     None => return,
                 }
             } else {
+                // Deliveries keep the publisher's QoS (reported in `meta.qos`).
+                let opts = SubOptions {
+                    max_qos: Qos::ExactlyOnce,
+                    ..SubOptions::default()
+                };
                 for f in filters {
-                    sub.subscribe(f, SubOptions::default());
+                    sub.subscribe(f, opts.clone());
                 }
                 match id {
                     Some(id) => payload::ack_ok(nsp, id),
