@@ -364,3 +364,24 @@ async fn request_round_trips_with_the_stock_clients_take_well_under_a_millisecon
     assert!(p50 < 10.0, "request/response p50 is {p50} ms: {latency}");
     gw.shutdown().await;
 }
+
+/// At shutdown the gateway ends every IPC connection: the stock client sees the broker close
+/// (its `onClosed` fires) and the gateway stops within the grace period.
+#[tokio::test]
+async fn shutdown_ends_the_stock_clients_connections() {
+    let gw = TestGateway::builder().start().await;
+    let port = gw.addresses.ipc.expect("the IPC bus is on").port();
+    let mut client = Running::spawn(interop::node(
+        "ipc",
+        "closed.js",
+        &["--port".into(), port.to_string()],
+    ));
+    client.expect("ready", Duration::from_secs(20)).await;
+    let stopped = tokio::spawn(gw.shutdown());
+    client.expect("closed", Duration::from_secs(10)).await;
+    assert_eq!(client.wait(Duration::from_secs(10)).await, Some(0));
+    tokio::time::timeout(Duration::from_secs(10), stopped)
+        .await
+        .expect("the gateway stops")
+        .expect("cleanly");
+}
