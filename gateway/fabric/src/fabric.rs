@@ -400,6 +400,18 @@ impl Fabric {
         found
     }
 
+    /// Whether anyone other than `except` subscribes with a filter matching `topic` (a bridge can skip
+    /// converting a message nobody else would receive).
+    pub fn has_subscribers_except(&self, topic: &Topic, except: SubscriberId) -> bool {
+        let mut found = false;
+        self.inner.index.read().visit(topic, |entry| {
+            if entry.sub.id != except {
+                found = true;
+            }
+        });
+        found
+    }
+
     /// Publishes `message` as a request with a private reply topic and waits for the first reply.
     ///
     /// Fails at once with [`RequestError::NoResponders`] when nobody subscribes to the topic.

@@ -437,3 +437,15 @@ async fn closing_the_fabric_ends_every_subscriber() {
     );
     assert_eq!(sub.recv().await.unwrap_err(), Closed::Closed);
 }
+
+#[tokio::test]
+async fn has_subscribers_except_ignores_the_named_subscriber() {
+    let fabric = fabric();
+    let mut bridge = fabric.subscriber(SubscriberSpec::new("ipc", "bridge"));
+    bridge.subscribe(f("chan"), SubOptions::default());
+    assert!(fabric.has_subscribers(&t("chan")));
+    assert!(!fabric.has_subscribers_except(&t("chan"), bridge.id()));
+    let mut other = fabric.subscriber(SubscriberSpec::new("mqtt", "dev"));
+    other.subscribe(f("#"), SubOptions::default());
+    assert!(fabric.has_subscribers_except(&t("chan"), bridge.id()));
+}
