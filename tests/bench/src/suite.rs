@@ -14,7 +14,7 @@ use crate::peers::{self, Endpoints, Env, Server, ServerKind};
 use crate::procs::{self, Proc, Spawn, TICKS_PER_SEC};
 use crate::scenario::{Better, Load, Metric, Profile, Scenario};
 use crate::stats::{RunStats, Timing};
-use crate::{cross, eio, http, ipc, mqtt};
+use crate::{cross, eio, http, ipc, mqtt, sio};
 
 /// The figures of one server in one scenario.
 #[derive(Debug, Clone, Serialize)]
@@ -295,8 +295,18 @@ pub async fn run(env: &Env, profile: Profile, scenarios: Vec<Scenario>) -> Resul
     })
 }
 
-fn is_idle(l: &Load) -> bool {
-    matches!(l, Load::MqttIdle | Load::EioIdle)
+/// Loads that leave state behind on the server (idle connections, sessions from handshakes):
+/// each repetition gets fresh servers.
+fn fresh_each_rep(l: &Load) -> bool {
+    matches!(
+        l,
+        Load::MqttIdle
+            | Load::EioIdle
+            | Load::Eio {
+                plan: eio::EioPlan::PollingHandshake { .. },
+                ..
+            }
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -326,7 +336,7 @@ async fn run_scenario(
             )
         })
         .collect();
-    let idle = is_idle(&sc.load);
+    let idle = fresh_each_rep(&sc.load);
     let mut servers: Vec<Option<Server>> = Vec::new();
     for rep in 0..profile.reps {
         if rep == 0 || idle {
@@ -556,6 +566,10 @@ pub async fn measure(
                     .map(|v| Box::new(v) as Box<dyn std::any::Any>)
             })
             .await
+        }
+        Load::Sio { plan, metric } => {
+            let t = need(&ep.sio, "Socket.IO")?;
+            simple(sio::run(&t, plan, window(profile)).await?, *metric)
         }
         Load::Ipc { plan, metric } => {
             let a = need(&ep.ipc, "IPC")?;
@@ -901,7 +915,12 @@ fn machine(env: &Env) -> Machine {
     };
     Machine {
         cpu,
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        // Count the machine's CPUs, not this process's affinity (the generator runs pinned).
+        cores: cpuinfo
+            .lines()
+            .filter(|l| l.starts_with("processor"))
+            .count()
+            .max(1),
         memory_gib: (mem * 10.0).round() / 10.0,
         kernel: first_line("uname", &["-r"]),
         os,
@@ -921,6 +940,7 @@ fn machine(env: &Env) -> Machine {
             ("nginx".to_owned(), first_line("nginx", &["-v"])),
             ("node".to_owned(), first_line("node", &["--version"])),
             ("engine.io".to_owned(), node_pkg("engine.io")),
+            ("socket.io".to_owned(), node_pkg("socket.io")),
             (
                 "electron-common-ipc".to_owned(),
                 node_pkg("electron-common-ipc"),
