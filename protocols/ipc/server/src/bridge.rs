@@ -187,17 +187,20 @@ impl Broker {
         let topic = match known {
             Some(Some(topic)) => topic,
             Some(None) => return,
-            None => {
-                let Some(topic) = self.topic(channel) else {
-                    return;
-                };
-                // Nobody anywhere listens: skip the conversion entirely.
-                if !self.fabric.has_subscribers(&topic) {
-                    return;
-                }
-                topic
-            }
+            None => match self.topic(channel) {
+                Some(topic) => topic,
+                None => return,
+            },
         };
+        // Nobody but the bridge itself (whose no-local subscription would skip it) listens:
+        // skip the conversion entirely.
+        let listened = match self.bridge_sub.get() {
+            Some(id) => self.fabric.has_subscribers_except(&topic, *id),
+            None => self.fabric.has_subscribers(&topic),
+        };
+        if !listened {
+            return;
+        }
         let payload = match raw.payload() {
             Ok(p) => p,
             Err(e) => {

@@ -3,7 +3,7 @@
 //!
 //! | packet | action |
 //! |---|---|
-//! | `HAN` | register the peers on this connection |
+//! | `HAN` | register the peers on this connection; with `trust = "local"` the first one names the connection's identity |
 //! | `SHT`, `LIR` | unregister / unlisten the named peers (in practice none: cleanup is by connection) |
 //! | `LICA`, `LICR`, `LICRA` | listener reference counts of the named peers of this connection |
 //! | `MES` | with a known `target`: that peer's connection only. Otherwise every connection listening on the channel except the sender's, byte for byte, then the fabric (a request becomes a fabric request) |
@@ -23,10 +23,26 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bridge::BridgeState;
-use crate::config::IpcConfig;
+use crate::config::{IpcConfig, IpcTrust};
 use crate::error::CloseReason;
 use crate::metrics::{IpcMetrics, reason};
 use crate::router::{Changes, ConnId, Limits, Router};
+
+/// Names a trusted local connection after the first named peer of its first handshake, so
+/// that the ACL's `user <peerName>` rules apply to it. Without a name it stays anonymous.
+fn name_identity(identity: &mut Identity, peers: &[Peer]) {
+    if identity.user.is_some() {
+        return;
+    }
+    if let Some(name) = peers
+        .iter()
+        .filter_map(|p| p.name.as_deref())
+        .find(|n| !n.is_empty())
+    {
+        identity.user = Some(name.into());
+        tracing::debug!(user = name, "IPC connection named after its peer");
+    }
+}
 
 /// Counters of one read batch, added to the shared metrics once per batch.
 #[derive(Debug, Default)]
@@ -133,7 +149,7 @@ impl Broker {
     pub(crate) fn handle(
         self: &Arc<Self>,
         conn: ConnId,
-        identity: &Identity,
+        identity: &mut Identity,
         raw: RawPacket,
         handshaken: &mut bool,
         batch: &mut Batch,
@@ -166,6 +182,9 @@ impl Broker {
                 let changes = self
                     .router
                     .handshake(conn, command.peers(), &self.gateway.id)?;
+                if !*handshaken && self.config.trust == IpcTrust::Local {
+                    name_identity(identity, command.peers());
+                }
                 self.apply(conn, changes);
                 *handshaken = true;
             }

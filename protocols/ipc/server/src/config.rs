@@ -56,6 +56,36 @@ pub struct IpcConfig {
     pub tcp_nodelay: bool,
     /// Topic prefix added on the way in and removed on the way out. Default empty.
     pub mount: String,
+    /// Who IPC connections are: `local` (default) or `none`. See [`IpcTrust`].
+    pub trust: IpcTrust,
+}
+
+/// How IPC connections are authenticated (`[ipc] trust`). The electron-common-ipc protocol
+/// carries no credentials, so the choice is between trusting the transport and treating every
+/// peer as an anonymous client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IpcTrust {
+    /// Every connection that reaches the listener (loopback TCP, or the unix socket within its
+    /// file permissions) is let in, also when `auth.anonymous` is off. Its identity is the
+    /// `peerName` of the first peer it registers (its handshake), so `user <peerName>`
+    /// sections of the ACL file apply to it; a peer without a name is an anonymous client of
+    /// the ACL. The default.
+    #[default]
+    Local,
+    /// Connections are anonymous clients of `[auth]`: refused when anonymous access is off,
+    /// and the ACL's anonymous rules apply.
+    None,
+}
+
+impl IpcTrust {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpcTrust::Local => "local",
+            IpcTrust::None => "none",
+        }
+    }
 }
 
 impl Default for IpcConfig {
@@ -77,6 +107,7 @@ impl Default for IpcConfig {
             bridge_queue: 65_536,
             tcp_nodelay: true,
             mount: String::new(),
+            trust: IpcTrust::Local,
         }
     }
 }

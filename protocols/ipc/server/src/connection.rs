@@ -61,7 +61,7 @@ impl ReadSide for tokio::io::ReadHalf<tokio::io::DuplexStream> {}
 pub(crate) async fn serve<R: ReadSide, W: AsyncWrite + Unpin + Send>(
     broker: Arc<Broker>,
     conn: ConnId,
-    identity: Identity,
+    mut identity: Identity,
     mut reader: R,
     mut writer: W,
     quickack: bool,
@@ -75,7 +75,7 @@ pub(crate) async fn serve<R: ReadSide, W: AsyncWrite + Unpin + Send>(
     broker.router.add_conn(conn, outbox.clone());
     let closing = CancellationToken::new();
     let read = async {
-        let reason = read_loop(&broker, conn, &identity, &mut reader, &outbox, quickack).await;
+        let reason = read_loop(&broker, conn, &mut identity, &mut reader, &outbox, quickack).await;
         let changes = broker.router.remove_conn(conn);
         broker.apply(conn, changes);
         if !matches!(reason, CloseReason::SlowConsumer | CloseReason::WriteFailed) {
@@ -118,7 +118,7 @@ pub(crate) async fn serve<R: ReadSide, W: AsyncWrite + Unpin + Send>(
 async fn read_loop<R: ReadSide>(
     broker: &Arc<Broker>,
     conn: ConnId,
-    identity: &Identity,
+    identity: &mut Identity,
     reader: &mut R,
     outbox: &Outbox,
     quickack: bool,

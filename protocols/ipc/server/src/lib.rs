@@ -52,7 +52,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use bridge::ERROR_PROPERTY;
-pub use config::IpcConfig;
+pub use config::{IpcConfig, IpcTrust};
 pub use error::{CloseReason, IpcError};
 pub use listener::bind_unix;
 pub use metrics::IpcMetrics;

@@ -2,20 +2,22 @@
 //!
 //! An accept loop only accepts: it enforces `max_connections`, sets `TCP_NODELAY`, and hands
 //! the socket to a task on the service's tracker, where authentication and the connection's
-//! life happen (in its own tracing span).
+//! life happen (in its own tracing span). With `trust = "local"` every connection is let in
+//! and named at its handshake; with `trust = "none"` it is an anonymous client of `[auth]`.
 
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_fabric::Credentials;
+use switchboard_fabric::{Credentials, Identity};
 use tokio::io::AsyncWrite;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 use crate::broker::Broker;
+use crate::config::IpcTrust;
 use crate::connection::{self, ReadSide};
 
 /// Binds the unix socket at `path` with permissions `mode`.
@@ -138,20 +140,26 @@ pub(crate) fn spawn<R, W>(
     broker.tracker.clone().spawn(
         async move {
             let _permit = permit;
-            let client_id = format!("ipc:{remote}#{}", conn.0);
-            let identity =
-                match broker
-                    .authorizer
-                    .authenticate("ipc", &client_id, &Credentials::Anonymous)
-                {
-                    Ok(identity) => identity,
-                    Err(e) => {
-                        broker.metrics.protocol.auth_failure("credentials");
-                        broker.metrics.protocol.rejected("not_authorized");
-                        tracing::info!(error = %e, "IPC connection refused");
-                        return;
+            // No `+` or `#` in the client id, so that ACL patterns with `%c` apply.
+            let client_id = format!("ipc-{}", conn.0);
+            let identity = match broker.config.trust {
+                // Named after the peer at the handshake (`Broker::handle`).
+                IpcTrust::Local => Identity::anonymous(client_id),
+                IpcTrust::None => {
+                    match broker
+                        .authorizer
+                        .authenticate("ipc", &client_id, &Credentials::Anonymous)
+                    {
+                        Ok(identity) => identity,
+                        Err(e) => {
+                            broker.metrics.protocol.auth_failure("credentials");
+                            broker.metrics.protocol.rejected("not_authorized");
+                            tracing::info!(error = %e, "IPC connection refused");
+                            return;
+                        }
                     }
-                };
+                }
+            };
             let _open = broker.metrics.protocol.connection_opened();
             tracing::debug!("IPC connection accepted");
             connection::serve(broker, conn, identity, reader, writer, quickack).await;

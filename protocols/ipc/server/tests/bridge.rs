@@ -284,3 +284,32 @@ async fn channels_that_cannot_be_topics_stay_ipc_only() {
     a.expect_nothing().await;
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn messages_only_ipc_listens_to_are_not_converted() {
+    let broker = Broker::start().await;
+    let mut a = broker.client("a").await;
+    let mut b = broker.client("b").await;
+    a.listen("local").await;
+    a.sync().await;
+    let t = topic("local");
+    broker
+        .wait_for("the bridge to subscribe", |b| b.fabric.has_subscribers(&t))
+        .await;
+    // Only the bridge's own (no-local) subscription matches: nothing crosses.
+    let sent = b.send("local", &["ipc only".into()]).await;
+    assert_eq!(a.recv().await.frame(), sent.frame());
+    assert_eq!(broker.handle.metrics().bridged_count("to_fabric"), 0);
+    // With a subscriber of another protocol, the same send crosses once.
+    let mut sub = broker.fabric.subscriber(SubscriberSpec::new("test", "t"));
+    sub.subscribe(TopicFilter::new("local").unwrap(), SubOptions::default());
+    let sent = b.send("local", &["to the fabric too".into()]).await;
+    assert_eq!(a.recv().await.frame(), sent.frame());
+    let d = tokio::time::timeout(support::WAIT, sub.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.message.payload_str(), Some("to the fabric too"));
+    assert_eq!(broker.handle.metrics().bridged_count("to_fabric"), 1);
+    broker.shutdown().await;
+}
