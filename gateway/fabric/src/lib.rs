@@ -31,6 +31,8 @@
 //! - [`auth`]: the [`Authorizer`] contract every protocol enforces.
 //! - [`sys`]: `$SYS/switchboard/...` statistics.
 //! - [`config`]: the `[fabric]` settings.
+//! - [`durable`]: the [`Durable`] store contract (tickets, [`durable::tracked`]) and the record
+//!   format of a message, for state kept across restarts.
 //! - [`error`]: error types.
 //!
 //! # Invariants
@@ -40,6 +42,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod durable;
 pub mod error;
 pub mod fabric;
 mod index;
@@ -52,13 +55,14 @@ pub mod topic;
 
 pub use auth::{Access, AllowAll, AuthError, Authorizer, Credentials, Identity};
 pub use config::FabricConfig;
+pub use durable::{Durable, Ticket};
 pub use error::{Closed, FabricError, RequestError, TopicError};
 pub use fabric::{Fabric, FabricStats, REPLY_PREFIX, RetainedObserver, SubscriptionInfo};
 pub use message::{Message, Origin, PayloadKind, Property, Qos};
 pub use metrics::{ConnectionGuard, FabricMetrics, ProtocolMetrics};
 pub use retained::RetainedChange;
 pub use subscriber::{
-    Delivery, OverflowPolicy, Replay, SubOptions, Subscriber, SubscriberHandle, SubscriberId,
-    SubscriberSpec,
+    Delivery, OverflowPolicy, QueueObserver, Replay, SubOptions, Subscriber, SubscriberHandle,
+    SubscriberId, SubscriberSpec,
 };
 pub use topic::{Topic, TopicFilter};

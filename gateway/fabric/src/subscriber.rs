@@ -104,6 +104,18 @@ pub struct Delivery {
     pub tags: SmallVec<[u32; 2]>,
 }
 
+/// Watches one subscriber's queue, so that what waits in it can be kept durable (persistent MQTT
+/// sessions). Called under the queue's lock, in queue order: every delivery accepted into the
+/// queue is [`QueueObserver::queued`], and later [`QueueObserver::dequeued`] exactly once, when the
+/// owner takes it (`taken`) or when it is dropped (overflow, expiry). Retained replays at
+/// subscribe time do not go through the queue.
+pub trait QueueObserver: Send + Sync + fmt::Debug + 'static {
+    /// `delivery` was appended to the queue.
+    fn queued(&self, delivery: &Delivery);
+    /// The delivery at the front of the queue left it: taken by the owner, or dropped.
+    fn dequeued(&self, delivery: &Delivery, taken: bool);
+}
+
 /// How to create a subscriber.
 #[derive(Debug, Clone)]
 pub struct SubscriberSpec {
@@ -115,6 +127,8 @@ pub struct SubscriberSpec {
     pub capacity: Option<usize>,
     /// Overflow policy; `None` uses the fabric's default.
     pub policy: Option<OverflowPolicy>,
+    /// Told of every delivery entering and leaving the queue.
+    pub observer: Option<Arc<dyn QueueObserver>>,
 }
 
 impl SubscriberSpec {
@@ -125,7 +139,14 @@ impl SubscriberSpec {
             client: client.into(),
             capacity: None,
             policy: None,
+            observer: None,
         }
+    }
+
+    /// Sets the queue observer.
+    pub fn observer(mut self, observer: Arc<dyn QueueObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Sets the queue capacity.
@@ -157,6 +178,7 @@ pub(crate) struct SubInner {
     pub(crate) metrics: SubscriberMetrics,
     drops: AtomicU64,
     delivered: AtomicU64,
+    observer: Option<Arc<dyn QueueObserver>>,
 }
 
 impl fmt::Debug for SubInner {
@@ -191,6 +213,7 @@ impl SubInner {
             metrics,
             drops: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
+            observer: spec.observer.clone(),
         }
     }
 
@@ -203,11 +226,22 @@ impl SubInner {
         if queue.len() >= self.capacity {
             match self.policy {
                 OverflowPolicy::DropOldest => {
-                    queue.pop_front();
+                    let old = queue.pop_front();
+                    if let Some(o) = &self.observer {
+                        if let Some(old) = &old {
+                            o.dequeued(old, false);
+                        }
+                        o.queued(&delivery);
+                    }
                     queue.push_back(delivery);
                 }
                 OverflowPolicy::DropNew => {}
                 OverflowPolicy::Disconnect => {
+                    if let Some(o) = &self.observer {
+                        for d in queue.iter() {
+                            o.dequeued(d, false);
+                        }
+                    }
                     queue.clear();
                     drop(queue);
                     self.drop_counted(self.policy.reason());
@@ -220,6 +254,9 @@ impl SubInner {
             return;
         }
         let was_empty = queue.is_empty();
+        if let Some(o) = &self.observer {
+            o.queued(&delivery);
+        }
         queue.push_back(delivery);
         drop(queue);
         if was_empty {
@@ -362,10 +399,20 @@ impl Subscriber {
             return Ok(Some(d));
         }
         loop {
-            let next = self.inner.queue.lock().pop_front();
+            let (next, expired) = {
+                let mut queue = self.inner.queue.lock();
+                let next = queue.pop_front();
+                let expired = next.as_ref().is_some_and(|d| {
+                    d.message.expires_at.is_some() && d.message.is_expired(Instant::now())
+                });
+                if let (Some(o), Some(d)) = (&self.inner.observer, &next) {
+                    o.dequeued(d, !expired);
+                }
+                (next, expired)
+            };
             match next {
                 Some(d) => {
-                    if d.message.expires_at.is_some() && d.message.is_expired(Instant::now()) {
+                    if expired {
                         self.inner.drop_counted("expired");
                         continue;
                     }
