@@ -16,7 +16,7 @@ use switchboard_fabric::{
 };
 use tokio::sync::mpsc;
 
-use crate::nsp::{Encoded, NsSocket};
+use crate::nsp::NsSocket;
 use crate::payload;
 use crate::server::{Conn, Inner};
 
@@ -50,17 +50,6 @@ impl Command {
         match self {
             Command::Sub { id, .. } | Command::Unsub { id, .. } | Command::Pub { id, .. } => *id,
         }
-    }
-}
-
-/// Sends an encoded event: the text alone, or the text and its attachment as one group.
-pub(crate) async fn send_encoded(socket: &Socket<Conn>, e: Encoded) -> bool {
-    match e.attachment {
-        None => socket.send_wait(Packet::text(e.text)).await.is_ok(),
-        Some(a) => socket
-            .send_wait_all([Packet::text(e.text), Packet::binary(a)])
-            .await
-            .is_ok(),
     }
 }
 
@@ -109,11 +98,17 @@ async fn run(
 ) {
     let mut sub: Option<Subscriber> = None;
     let mut batch = Vec::new();
+    let mut packets: Vec<Packet> = Vec::new();
+    // Created once: a fresh `cancelled()` future per turn would register and deregister a
+    // waiter on every delivery.
+    let engine_closed = socket.closed();
+    let ns_closed = ns.closed.cancelled();
+    tokio::pin!(engine_closed, ns_closed);
     loop {
         tokio::select! {
             biased;
-            _ = socket.closed() => break,
-            _ = ns.closed.cancelled() => break,
+            _ = &mut engine_closed => break,
+            _ = &mut ns_closed => break,
             command = rx.recv() => {
                 let Some(command) = command else { break };
                 apply(&inner, &socket, &ns, &mut sub, command).await;
@@ -126,9 +121,11 @@ async fn run(
                         let _ = s.drain_into(&mut batch, DELIVERY_BATCH - 1);
                     }
                     for d in batch.drain(..) {
-                        if !deliver(&inner, &socket, &ns, d).await {
-                            break;
-                        }
+                        encode(&inner, &ns, &d, &mut packets);
+                    }
+                    // One lock and one wake-up of the writer for the whole batch, in order.
+                    if !packets.is_empty() && socket.send_wait_all(packets.drain(..)).await.is_err() {
+                        break;
                     }
                 }
                 Err(closed) => {
@@ -208,15 +205,14 @@ async fn apply(
     let _ = socket.send_wait(Packet::text(text)).await;
 }
 
-/// Delivers `d` to the socket, waiting for room in its send buffer. `false` once the
-/// connection is closed.
-async fn deliver(inner: &Inner, socket: &Socket<Conn>, ns: &NsSocket, d: Delivery) -> bool {
+/// Appends the packets delivery `d` becomes (none when the socket may not read it).
+fn encode(inner: &Inner, ns: &NsSocket, d: &Delivery, out: &mut Vec<Packet>) {
     let m = &d.message;
     if !inner
         .authorizer
         .authorize(&ns.identity, Access::Read, m.topic.as_str())
     {
-        return true;
+        return;
     }
     let encoded = match &m.reply_to {
         Some(reply_to) => {
@@ -226,13 +222,15 @@ async fn deliver(inner: &Inner, socket: &Socket<Conn>, ns: &NsSocket, d: Deliver
                 .remember(id, reply_to.clone(), m.correlation.clone());
             ns.nsp.write(m, d.retain, d.qos.as_u8(), Some(id))
         }
-        None => ns.nsp.encode(&d),
+        None => ns.nsp.encode(d),
     };
     match encoded {
-        Some(e) => send_encoded(socket, e).await,
-        None => {
-            inner.metrics.common.dropped("reserved_event_name");
-            true
+        Some(e) => {
+            out.push(Packet::text(e.text));
+            if let Some(a) = e.attachment {
+                out.push(Packet::binary(a));
+            }
         }
+        None => inner.metrics.common.dropped("reserved_event_name"),
     }
 }
