@@ -2,14 +2,15 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use smallvec::SmallVec;
 use tokio::sync::oneshot;
 
+use crate::backplane::Backplane;
 use crate::config::FabricConfig;
 use crate::error::{FabricError, RequestError};
 use crate::index::{Entry, Index};
@@ -21,8 +22,17 @@ use crate::subscriber::{
 };
 use crate::topic::{Topic, TopicFilter};
 
-/// Prefix of the private topics on which replies to [`Fabric::request`] arrive.
+/// Prefix of the private topics on which replies to [`Fabric::request`] arrive:
+/// `$reply/<node id>/<nonce>`, so a cluster can route a reply to the node that waits for it.
 pub const REPLY_PREFIX: &str = "$reply/";
+
+/// Where [`Fabric::route`] delivered a message.
+enum Routed {
+    /// To the local request waiting for this reply (whether it still waited).
+    Reply(bool),
+    /// To this many subscribers.
+    Subscribers(usize),
+}
 
 /// Receives every change of the retained store, for persistence. Called with the store's lock
 /// released, in publication order per topic.
@@ -73,6 +83,7 @@ struct Inner {
     index: RwLock<Index>,
     retained: RwLock<RetainedStore>,
     observer: RwLock<Option<Arc<dyn RetainedObserver>>>,
+    backplane: OnceLock<Arc<dyn Backplane>>,
     pending: Mutex<HashMap<Arc<str>, oneshot::Sender<Arc<Message>>>>,
     subscribers: Mutex<HashMap<SubscriberId, SubscriberHandle>>,
     next_id: AtomicU64,
@@ -116,6 +127,7 @@ impl Fabric {
                 index: RwLock::new(Index::default()),
                 retained: RwLock::new(retained),
                 observer: RwLock::new(None),
+                backplane: OnceLock::new(),
                 pending: Mutex::new(HashMap::new()),
                 subscribers: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
@@ -200,8 +212,11 @@ impl Fabric {
         is_new: bool,
         replay: bool,
     ) -> Vec<Arc<Message>> {
-        let inserted = self.inner.index.write().insert(sub, filter, options);
+        let (inserted, first) = self.inner.index.write().insert(sub, filter, options);
         debug_assert_eq!(inserted, is_new);
+        if first && let Some(bp) = self.inner.backplane.get() {
+            bp.interest_changed(filter);
+        }
         if inserted {
             sub.filter_count.fetch_add(1, Ordering::Relaxed);
             self.inner
@@ -223,7 +238,11 @@ impl Fabric {
         filter: &TopicFilter,
         group: Option<&str>,
     ) {
-        if self.inner.index.write().remove(sub.id, filter, group) {
+        let (removed, last) = self.inner.index.write().remove(sub.id, filter, group);
+        if last && let Some(bp) = self.inner.backplane.get() {
+            bp.interest_changed(filter);
+        }
+        if removed {
             sub.filter_count.fetch_sub(1, Ordering::Relaxed);
             self.inner
                 .metrics
@@ -240,25 +259,79 @@ impl Fabric {
         self.publish_arc(Arc::new(message))
     }
 
-    /// Like [`Fabric::publish`] for a message already shared.
+    /// Like [`Fabric::publish`] for a message already shared. A message that entered on this node
+    /// (`origin.node` is `None`) is then handed to the [`Backplane`], if one is installed.
     pub fn publish_arc(&self, message: Arc<Message>) -> usize {
+        let local = message.origin.node.is_none();
+        match self.route(&message, local) {
+            Routed::Reply(taken) => usize::from(taken),
+            Routed::Subscribers(queued) => {
+                if local && let Some(bp) = self.inner.backplane.get() {
+                    bp.published(&message);
+                }
+                queued
+            }
+        }
+    }
+
+    /// Delivers a message another node published (its `origin.node` set, `origin.subscriber`
+    /// `None`) to local subscribers. It is not handed back to the backplane, and a retained one
+    /// does not change the retained store: the backplane keeps the store in step with
+    /// [`Fabric::apply_retained`]. Returns the number of subscribers it was queued for.
+    pub fn publish_remote(&self, message: Arc<Message>) -> usize {
+        match self.route(&message, false) {
+            Routed::Reply(taken) => usize::from(taken),
+            Routed::Subscribers(queued) => queued,
+        }
+    }
+
+    /// Stores (or, for an empty payload, deletes) a retained value that the cluster agreed on,
+    /// without delivering it to anyone. The retained observer is told as for a local change.
+    pub fn apply_retained(&self, message: Arc<Message>) {
+        self.store_retained(&message);
+    }
+
+    /// Installs the link to the other nodes. Only the first call takes effect; returns whether this
+    /// one did. Install it before serving: subscriptions made earlier are announced by the
+    /// backplane itself through [`Fabric::interests`].
+    pub fn set_backplane(&self, backplane: Arc<dyn Backplane>) -> bool {
+        self.inner.backplane.set(backplane).is_ok()
+    }
+
+    /// Whether a subscription with `filter` exists on this node (an exact filter counts for every
+    /// filter spelling the same topic).
+    pub fn has_interest(&self, filter: &TopicFilter) -> bool {
+        self.inner.index.read().contains(filter)
+    }
+
+    /// Every filter with at least one subscription on this node (exact ones as literal filters).
+    pub fn interests(&self) -> Vec<TopicFilter> {
+        self.inner.index.read().filters()
+    }
+
+    /// Local delivery: a pending request's reply, the retained store when `store` allows, then the
+    /// matching subscribers.
+    fn route(&self, message: &Arc<Message>, store: bool) -> Routed {
         let inner = &*self.inner;
         inner.metrics.published.inc();
         if message.topic.as_str().starts_with(REPLY_PREFIX) {
             let waiting = inner.pending.lock().remove(message.topic.as_arc());
             if let Some(tx) = waiting {
-                return usize::from(tx.send(message).is_ok());
+                return Routed::Reply(tx.send(message.clone()).is_ok());
             }
         }
-        if message.retain {
-            self.store_retained(&message);
+        if store && message.retain {
+            self.store_retained(message);
         }
         let index = inner.index.read();
         let mut queued = 0;
         // Subscribers with several filters may match more than once: merge those per subscriber.
         let mut multi: SmallVec<[&Entry; 8]> = SmallVec::new();
         index.visit(&message.topic, |entry| {
-            if entry.opts.no_local && message.origin.subscriber == Some(entry.sub.id) {
+            if entry.opts.no_local
+                && message.origin.node.is_none()
+                && message.origin.subscriber == Some(entry.sub.id)
+            {
                 return;
             }
             if entry.sub.filter_count.load(Ordering::Relaxed) > 1 {
@@ -292,7 +365,7 @@ impl Fabric {
                 queued += 1;
             }
         }
-        queued
+        Routed::Subscribers(queued)
     }
 
     fn store_retained(&self, message: &Arc<Message>) {
@@ -437,10 +510,16 @@ impl Fabric {
             fabric: self,
             key: reply.as_arc().clone(),
         };
-        message.reply_to = Some(reply);
+        message.reply_to = Some(reply.clone());
         if self.publish(message) == 0 {
-            self.count_request("no_responders");
-            return Err(RequestError::NoResponders);
+            let remote = match self.inner.backplane.get() {
+                Some(bp) => bp.responders(&reply, timeout).await,
+                None => false,
+            };
+            if !remote {
+                self.count_request("no_responders");
+                return Err(RequestError::NoResponders);
+            }
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => {

@@ -156,18 +156,21 @@ impl Index {
         self.filters
     }
 
-    /// Adds or replaces a subscription. Returns true when it is new.
+    /// Adds or replaces a subscription. Returns (the subscription is new, the filter is new: it
+    /// had no subscription before).
     pub(crate) fn insert(
         &mut self,
         sub: &Arc<SubInner>,
         filter: &TopicFilter,
         opts: SubOptions,
-    ) -> bool {
+    ) -> (bool, bool) {
+        let mut first = false;
         let slot = if filter.is_exact() {
             let key: Arc<str> = Arc::from(filter.as_str());
             let slot = self.exact.entry(key).or_default();
             if slot.is_empty() {
                 self.filters += 1;
+                first = true;
             }
             slot
         } else {
@@ -186,36 +189,79 @@ impl Index {
             let slot = if hash { &mut node.hash } else { &mut node.here };
             if slot.is_empty() {
                 self.filters += 1;
+                first = true;
             }
             slot
         };
-        slot.insert(sub, opts)
+        (slot.insert(sub, opts), first)
     }
 
-    /// Removes a subscription. Returns true when it existed.
+    /// Removes a subscription. Returns (it existed, the filter has no subscription left).
     pub(crate) fn remove(
         &mut self,
         id: SubscriberId,
         filter: &TopicFilter,
         group: Option<&str>,
-    ) -> bool {
+    ) -> (bool, bool) {
         if filter.is_exact() {
             let Some(slot) = self.exact.get_mut(filter.as_str()) else {
-                return false;
+                return (false, false);
             };
             let removed = slot.remove(id, group);
-            if slot.is_empty() {
+            let emptied = slot.is_empty();
+            if emptied {
                 self.exact.remove(filter.as_str());
                 self.filters -= 1;
             }
-            return removed;
+            return (removed, emptied);
         }
         let levels: SmallVec<[&str; 16]> = filter.levels().collect();
         let (removed, emptied) = remove_in(&mut self.root, &levels, id, group);
         if emptied {
             self.filters -= 1;
         }
-        removed
+        (removed, emptied)
+    }
+
+    /// Whether some subscription uses `filter` (for an exact filter: the same topic text).
+    pub(crate) fn contains(&self, filter: &TopicFilter) -> bool {
+        if filter.is_exact() {
+            return self
+                .exact
+                .get(filter.as_str())
+                .is_some_and(|s| !s.is_empty());
+        }
+        let mut node = &self.root;
+        for level in filter.levels() {
+            match level {
+                "#" => return !node.hash.is_empty(),
+                "+" => match node.plus.as_deref() {
+                    Some(n) => node = n,
+                    None => return false,
+                },
+                lit => match node.children.get(lit) {
+                    Some(n) => node = n,
+                    None => return false,
+                },
+            }
+        }
+        !node.here.is_empty()
+    }
+
+    /// Every filter with at least one subscription: exact ones as literal filters.
+    pub(crate) fn filters(&self) -> Vec<TopicFilter> {
+        let mut out = Vec::with_capacity(self.filters);
+        for key in self.exact.keys() {
+            if let Ok(f) = TopicFilter::literal(&**key) {
+                out.push(f);
+            }
+        }
+        let mut names = Vec::new();
+        let mut path = Vec::new();
+        list(&self.root, &mut path, &mut |text, _| names.push(text));
+        names.dedup();
+        out.extend(names.into_iter().filter_map(|n| TopicFilter::new(n).ok()));
+        out
     }
 
     /// Calls `f` for each subscription matching `topic`; for shared groups, for one member chosen in

@@ -27,6 +27,9 @@
 //! - [`subscriber`]: [`Subscriber`] with its bounded queue and [`OverflowPolicy`], [`Delivery`].
 //! - `retained`: the retained store (a trie of levels, bounded by count and bytes).
 //! - [`fabric`]: [`Fabric`]: publish, subscribe, retained values, request/reply, listings.
+//! - [`backplane`]: the [`Backplane`] a cluster link implements: interest changes, locally
+//!   published messages, remote responders; remote messages come in through
+//!   [`Fabric::publish_remote`] and [`Fabric::apply_retained`].
 //! - [`metrics`]: Prometheus metrics, including the per-protocol [`ProtocolMetrics`] bridges use.
 //! - [`auth`]: the [`Authorizer`] contract every protocol enforces.
 //! - [`sys`]: `$SYS/switchboard/...` statistics.
@@ -41,6 +44,7 @@
 //! - A payload is never copied for fan-out: deliveries share one `Arc<Message>`.
 
 pub mod auth;
+pub mod backplane;
 pub mod config;
 pub mod durable;
 pub mod error;
@@ -54,6 +58,7 @@ pub mod sys;
 pub mod topic;
 
 pub use auth::{Access, AllowAll, AuthError, Authorizer, Credentials, Identity};
+pub use backplane::{Backplane, Responders};
 pub use config::FabricConfig;
 pub use durable::{Durable, Ticket};
 pub use error::{Closed, FabricError, RequestError, TopicError};
