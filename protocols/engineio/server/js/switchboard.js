@@ -10,7 +10,7 @@
 //   const answer = await sb.request("svc/time", null, 2000);
 //
 // It reconnects with exponential backoff and subscribes again to every filter.
-// Options: path ("/engine.io/"), token, transports (["websocket", "polling"]),
+// Options: path ("/engine.io/"), token (or username and password), transports (["websocket", "polling"]),
 // reconnect (true), backoffMin (250 ms), backoffMax (10 000 ms), WebSocket and fetch
 // implementations (default: the globals; give Node 20 the `ws` package's WebSocket).
 
@@ -303,6 +303,11 @@ export class Switchboard extends Emitter {
     this.attempt = 0;
     this.connected = true;
     this.transport = s.transport;
+    // Credentials given as {username, password} are sent again on every new session, before
+    // the subscriptions (a token travels in the URL instead).
+    if (this.opts.username !== undefined) {
+      s.send(JSON.stringify({ op: "auth", username: this.opts.username, password: this.opts.password }));
+    }
     for (const filter of this.subs.keys()) {
       s.send(JSON.stringify({ op: "sub", topic: filter }));
     }
@@ -361,6 +366,7 @@ export class Switchboard extends Emitter {
           retain: false,
           request: true,
           reply: (data, opts) => this.socket.send(JSON.stringify(withPayload({ op: "reply", rid: frame.rid }, data, opts))),
+          reject: (reason) => this.socket.send(JSON.stringify({ op: "reply", rid: frame.rid, error: String(reason) })),
         });
         break;
       case "ack":
@@ -475,11 +481,18 @@ export class Switchboard extends Emitter {
     return this.call(withPayload({ op: "req", topic, timeout_ms: timeoutMs }, data), timeoutMs);
   }
 
-  /** Authenticates the session with a token (or `{username, password}`). */
+  /** Authenticates the session with a token (or `{username, password}`); reconnections
+   * authenticate again with the same credentials. */
   auth(token) {
     const frame = typeof token === "string" ? { op: "auth", token } : { op: "auth", ...token };
-    if (typeof token === "string") this.opts.token = token;
-    return this.call(frame);
+    return this.call(frame).then(() => {
+      if (typeof token === "string") {
+        this.opts.token = token;
+      } else {
+        this.opts.username = token.username;
+        this.opts.password = token.password;
+      }
+    });
   }
 
   /** Closes the connection for good. */

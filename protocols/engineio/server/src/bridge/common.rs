@@ -1,11 +1,18 @@
 //! Pieces of the fabric mapping that every bridge built on the Engine.IO server shares (the
 //! control mode here, the Socket.IO server on top): the topic prefix ([`Mount`]), credentials
-//! from explicit fields ([`credentials_from`]), and the error code of a failed request
-//! ([`ErrorKind::for_request`]). Credentials of the HTTP request are [`super::credentials`].
+//! from explicit fields ([`credentials_from`]), the error code of a failed request
+//! ([`ErrorKind::for_request`]) and the reply property that carries a rejection
+//! ([`REPLY_ERROR_PROPERTY`]). Credentials of the HTTP request are [`super::credentials`].
 
 use switchboard_fabric::{Credentials, RequestError, Topic, TopicError, TopicFilter};
 
 use super::ErrorKind;
+
+/// The property of a fabric reply that carries a rejection instead of an answer, its value
+/// the reason (the IPC bridge's convention: `reject(e)` publishes it, and a reply with it
+/// rejects an IPC request). A `reply` op with `error` publishes it; a `req` whose reply has
+/// it fails with [`ErrorKind::Rejected`].
+pub const REPLY_ERROR_PROPERTY: &str = "error";
 
 /// A topic prefix added to client topics and filters on the way in and removed on the way
 /// out (`mount`; empty = none).

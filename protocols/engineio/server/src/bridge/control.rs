@@ -19,6 +19,7 @@ use switchboard_fabric::{
 };
 use tokio::sync::mpsc;
 
+use super::common::REPLY_ERROR_PROPERTY;
 use super::frames::{self, ErrorKind, Op};
 use super::{COMMAND_QUEUE, Inner, Session, subscribe};
 use crate::PROTOCOL;
@@ -318,7 +319,14 @@ fn request(inner: &Arc<Inner>, socket: &Arc<Socket<Session>>, op: &Op<'_>) {
         if let Some(outcome) = outcome {
             let id = id.as_deref();
             let frame = match outcome {
-                Ok(reply) => frames::res(id, &reply),
+                Ok(reply) => match reply
+                    .properties
+                    .iter()
+                    .find(|(k, _)| k == REPLY_ERROR_PROPERTY)
+                {
+                    Some((_, reason)) => frames::err(id, ErrorKind::Rejected, reason),
+                    None => frames::res(id, &reply),
+                },
                 Err(e) => {
                     let code = ErrorKind::for_request(&e);
                     frames::err(id, code, &e.to_string())
@@ -356,7 +364,18 @@ fn reply(inner: &Inner, socket: &Socket<Session>, op: &Op<'_>) {
             "b64 is not valid base64",
         );
     };
-    let mut message = inner.message(session, reply_to, payload, kind);
+    let mut message = match &op.error {
+        // A rejection: the reason is the payload (text) and the error property.
+        Some(reason) => inner
+            .message(
+                session,
+                reply_to,
+                Bytes::copy_from_slice(reason.as_bytes()),
+                PayloadKind::Text,
+            )
+            .property(REPLY_ERROR_PROPERTY, reason.as_ref()),
+        None => inner.message(session, reply_to, payload, kind),
+    };
     message.correlation = correlation;
     inner.fabric.publish(message);
     if op.id.is_some() {

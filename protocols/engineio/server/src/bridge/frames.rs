@@ -36,6 +36,10 @@ pub enum ErrorKind {
     UnknownRequest,
     /// The gateway is shutting down.
     Closed,
+    /// The responder rejected the request (the reply carried an error instead of an answer:
+    /// an IPC `reject`, a `reply` with `error`, an MQTT 5 response with the user property
+    /// `error`); the message is its reason.
+    Rejected,
 }
 
 impl ErrorKind {
@@ -52,6 +56,7 @@ impl ErrorKind {
             ErrorKind::NoResponders => "no_responders",
             ErrorKind::UnknownRequest => "unknown_request",
             ErrorKind::Closed => "closed",
+            ErrorKind::Rejected => "rejected",
         }
     }
 }
@@ -86,6 +91,9 @@ pub(crate) struct Op<'a> {
     pub(crate) username: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub(crate) password: Option<Cow<'a, str>>,
+    /// A `reply` that rejects the request, with this reason.
+    #[serde(borrow, default)]
+    pub(crate) error: Option<Cow<'a, str>>,
 }
 
 impl Op<'_> {

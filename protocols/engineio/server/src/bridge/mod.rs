@@ -438,7 +438,9 @@ pub(crate) async fn deliver(inner: &Inner, socket: &Arc<Socket<Session>>, d: Del
                     .lock()
                     .remember(reply_to.clone(), m.correlation.clone());
                 Packet::text(frames::req(rid, topic, m))
-            } else if m.kind == PayloadKind::Binary {
+            } else if m.kind == PayloadKind::Binary && !d.retain {
+                // A binary frame has no room for the retain flag: retained replays of bytes
+                // go as a `msg` frame with `b64` and `"retain":true`.
                 Packet::binary(frames::binary(topic, &m.payload))
             } else {
                 Packet::text(frames::msg(topic, m, d.retain))
