@@ -21,6 +21,8 @@ pub struct Served {
     pub mqtt_ws: Probe,
     /// Engine.IO.
     pub engineio: Probe,
+    /// Socket.IO.
+    pub socketio: Probe,
     /// The IPC bus.
     pub ipc: Probe,
     /// The reverse proxy route `/up/`.
@@ -58,6 +60,7 @@ impl Served {
             Need::Mqtt => &[("MQTT", &self.mqtt)],
             Need::MqttWs => &[("MQTT over WebSocket", &self.mqtt_ws)],
             Need::EngineIo => &[("Engine.IO", &self.engineio)],
+            Need::SocketIo => &[("Socket.IO", &self.socketio)],
             Need::Ipc => &[("IPC bus", &self.ipc)],
             Need::Http => &[("reverse proxy", &self.http)],
             Need::MqttEngineIo => &[("MQTT", &self.mqtt), ("Engine.IO", &self.engineio)],
@@ -106,27 +109,8 @@ pub async fn discover(e: &Endpoints) -> Served {
             }
         }
     };
-    s.engineio = match &e.eio {
-        None => Probe::no("no Engine.IO path".to_owned()),
-        Some(t) => {
-            let path = format!("{}?EIO=4&transport=polling", t.path);
-            match HttpConn::connect(t.addr).await {
-                Err(e) => Probe::no(e.to_string()),
-                Ok(mut c) => {
-                    match tokio::time::timeout(limit, c.round_trip(&net::http_get(t.addr, &path)))
-                        .await
-                    {
-                        Ok(Ok(r)) if r.status == 200 && r.body.first() == Some(&b'0') => {
-                            Probe::ok("open packet received")
-                        }
-                        Ok(Ok(r)) => Probe::no(format!("GET {path} answered HTTP {}", r.status)),
-                        Ok(Err(e)) => Probe::no(e.to_string()),
-                        Err(_) => Probe::no("no answer within 5 s".to_owned()),
-                    }
-                }
-            }
-        }
-    };
+    s.engineio = probe_eio(&e.eio, limit).await;
+    s.socketio = probe_eio(&e.sio, limit).await;
     s.ipc = match e.ipc {
         None => Probe::no("no IPC address".to_owned()),
         Some(a) => match tokio::time::timeout(limit, crate::ipc::probe(a)).await {
@@ -150,4 +134,25 @@ pub async fn discover(e: &Endpoints) -> Served {
         },
     };
     s
+}
+
+/// An Engine.IO endpoint answers a polling handshake with its open packet.
+async fn probe_eio(t: &Option<crate::eio::EioTarget>, limit: Duration) -> Probe {
+    let Some(t) = t else {
+        return Probe::no("no Engine.IO path".to_owned());
+    };
+    let path = format!("{}?EIO=4&transport=polling", t.path);
+    match HttpConn::connect(t.addr).await {
+        Err(e) => Probe::no(e.to_string()),
+        Ok(mut c) => {
+            match tokio::time::timeout(limit, c.round_trip(&net::http_get(t.addr, &path))).await {
+                Ok(Ok(r)) if r.status == 200 && r.body.first() == Some(&b'0') => {
+                    Probe::ok("open packet received")
+                }
+                Ok(Ok(r)) => Probe::no(format!("GET {path} answered HTTP {}", r.status)),
+                Ok(Err(e)) => Probe::no(e.to_string()),
+                Err(_) => Probe::no("no answer within 5 s".to_owned()),
+            }
+        }
+    }
 }

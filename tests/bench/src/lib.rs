@@ -1,7 +1,7 @@
-//! switchboard-bench: a load generator for MQTT, Engine.IO, the electron-common-ipc bus and
-//! HTTP, and the suite that measures switchboard side by side with the servers people would
-//! otherwise run (mosquitto, the Node `engine.io` server, the electron-common-ipc broker,
-//! nginx and node-http-proxy) on one machine, in one run, with the same pinning.
+//! switchboard-bench: a load generator for MQTT, Engine.IO, Socket.IO, the electron-common-ipc
+//! bus and HTTP, and the suite that measures switchboard side by side with the servers people
+//! would otherwise run (mosquitto, the Node `engine.io` and `socket.io` servers, the
+//! electron-common-ipc broker, nginx and node-http-proxy) on one machine, in one run, with the same pinning.
 //!
 //! The generator runs on a single-threaded tokio runtime (one core), pipelines pre-encoded
 //! frames in batches and parses replies in place, so that it out-runs the servers it drives;
@@ -14,7 +14,7 @@
 //! - [`clock`]: the generator's clock and the payload timestamp.
 //! - [`stats`]: measurement window, counters and hdrhistogram latencies ([`stats::Recorder`]).
 //! - [`net`]: TCP, a minimal WebSocket client and HTTP/1.1 client.
-//! - [`mqtt`], [`eio`], [`ipc`], [`http`], [`cross`]: the generators per protocol.
+//! - [`mqtt`], [`eio`], [`sio`], [`ipc`], [`http`], [`cross`]: the generators per protocol.
 //! - [`relay`]: the zero-work relay used to measure the generator itself.
 //! - [`procs`]: starting pinned processes, RSS and CPU from `/proc`, stopping by pid.
 //! - [`peers`]: switchboard and every peer server: configs, ports, readiness.
@@ -38,6 +38,7 @@ pub mod procs;
 pub mod relay;
 pub mod report;
 pub mod scenario;
+pub mod sio;
 pub mod stats;
 pub mod suite;
 

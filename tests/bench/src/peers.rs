@@ -60,6 +60,8 @@ pub enum ServerKind {
         /// Broadcast every message to every session.
         broadcast: bool,
     },
+    /// The Node socket.io 4 server with the control events over an in-memory pub/sub.
+    NodeSocketIo,
     /// The Node broker of electron-common-ipc 16.
     NodeIpcBroker,
     /// node-http-proxy 1.18, with or without a keep-alive agent.
@@ -80,6 +82,7 @@ impl ServerKind {
             ServerKind::Switchboard(_) => "switchboard".to_owned(),
             ServerKind::Mosquitto => "mosquitto".to_owned(),
             ServerKind::NodeEngineIo { .. } => "engine.io (Node)".to_owned(),
+            ServerKind::NodeSocketIo => "socket.io (Node)".to_owned(),
             ServerKind::NodeIpcBroker => "electron-common-ipc broker (Node)".to_owned(),
             ServerKind::NodeHttpProxy { keepalive: true } => {
                 "node-http-proxy (keep-alive agent)".to_owned()
@@ -102,6 +105,8 @@ pub struct Endpoints {
     pub mqtt_ws: Option<MqttTarget>,
     /// Engine.IO.
     pub eio: Option<EioTarget>,
+    /// Socket.IO (its Engine.IO path).
+    pub sio: Option<EioTarget>,
     /// IPC bus.
     pub ipc: Option<SocketAddr>,
     /// HTTP (the proxy front; requests go to `/up/`).
@@ -158,6 +163,10 @@ impl SwitchboardPorts {
             eio: Some(EioTarget {
                 addr: local(self.http),
                 path: "/engine.io/".to_owned(),
+            }),
+            sio: Some(EioTarget {
+                addr: local(self.http),
+                path: "/socket.io/".to_owned(),
             }),
             ipc: Some(local(self.ipc)),
             http: Some(local(self.http)),
@@ -270,6 +279,27 @@ pub async fn start(env: &Env, kind: &ServerKind, upstream: Option<u16>) -> Resul
                     eio: Some(EioTarget {
                         addr: local(port),
                         path: "/engine.io/".to_owned(),
+                    }),
+                    ..Endpoints::default()
+                },
+            })
+        }
+        ServerKind::NodeSocketIo => {
+            let port = free_port()?;
+            let mut proc = node(
+                env,
+                "socketio",
+                "sio-server.js",
+                &["--port", &port.to_string()],
+            )
+            .start(&logs)?;
+            procs::wait_port(&mut proc, local(port), limit).await?;
+            Ok(Server {
+                proc,
+                endpoints: Endpoints {
+                    sio: Some(EioTarget {
+                        addr: local(port),
+                        path: "/socket.io/".to_owned(),
                     }),
                     ..Endpoints::default()
                 },

@@ -10,6 +10,7 @@ use crate::http::HttpPlan;
 use crate::ipc::IpcPlan;
 use crate::mqtt::MqttPlan;
 use crate::peers::ServerKind;
+use crate::sio::SioPlan;
 
 /// Whether a larger or a smaller figure is better.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -42,6 +43,8 @@ pub enum Need {
     MqttWs,
     /// Engine.IO.
     EngineIo,
+    /// Socket.IO.
+    SocketIo,
     /// The IPC bus.
     Ipc,
     /// The reverse proxy.
@@ -91,6 +94,13 @@ pub enum Load {
     },
     /// Idle Engine.IO WebSocket sessions: resident bytes per session.
     EioIdle,
+    /// Socket.IO (control events in the main namespace).
+    Sio {
+        /// The shape.
+        plan: SioPlan,
+        /// The figure.
+        metric: Metric,
+    },
     /// HTTP through a proxy at the maximum rate.
     Http {
         /// The shape.
@@ -713,20 +723,64 @@ pub fn all() -> Vec<Scenario> {
             ceiling_of: None,
         },
         // ---- Not built yet --------------------------------------------------------------
-        pending(
-            "sio.event",
-            "Socket.IO event throughput (peer: Node socket.io 4)",
-            14,
-            "waiting for the Socket.IO server (issue 14)",
-            "≥ 4× socket.io",
-        ),
-        pending(
-            "sio.broadcast1000",
-            "Socket.IO broadcast to 1 000 sockets, p99",
-            14,
-            "waiting for the Socket.IO server (issue 14)",
-            "p99 < 5 ms",
-        ),
+        // ---- Socket.IO (issue 14) --------------------------------------------------------
+        Scenario {
+            id: "sio.event",
+            title: "Socket.IO events: publish → message through pub/sub, 10 sockets × 32 in flight, 32 B string",
+            issue: 14,
+            unit: "events/s",
+            better: Better::Higher,
+            need: Need::SocketIo,
+            sides: vec![sb(), ServerKind::NodeSocketIo],
+            load: Load::Sio {
+                plan: SioPlan::Events {
+                    sockets: 10,
+                    window: 32,
+                    payload: 32,
+                },
+                metric: Metric::Rate,
+            },
+            target: "≥ 4× socket.io",
+            ceiling_of: None,
+        },
+        Scenario {
+            id: "sio.broadcast1000",
+            title: "Socket.IO broadcast to 1 000 sockets every 100 ms (10 000 deliveries/s), p99",
+            issue: 14,
+            unit: "µs p99",
+            better: Better::Lower,
+            need: Need::SocketIo,
+            sides: vec![sb(), ServerKind::NodeSocketIo],
+            load: Load::Sio {
+                plan: SioPlan::Broadcast {
+                    sockets: 1000,
+                    rate: 10.0,
+                    payload: 32,
+                },
+                metric: Metric::P99,
+            },
+            target: "p99 < 5 ms",
+            ceiling_of: None,
+        },
+        Scenario {
+            id: "sio.broadcast1000.heavy",
+            title: "Socket.IO broadcast to 1 000 sockets, 100 publishes/s (100 000 deliveries/s), p99",
+            issue: 14,
+            unit: "µs p99",
+            better: Better::Lower,
+            need: Need::SocketIo,
+            sides: vec![sb(), ServerKind::NodeSocketIo],
+            load: Load::Sio {
+                plan: SioPlan::Broadcast {
+                    sockets: 1000,
+                    rate: 100.0,
+                    payload: 32,
+                },
+                metric: Metric::P99,
+            },
+            target: "(no target)",
+            ceiling_of: None,
+        },
         pending(
             "cluster.cross_node",
             "Cross-node throughput and added p50/p99 over NATS",

@@ -14,7 +14,7 @@ use crate::peers::{self, Endpoints, Env, Server, ServerKind};
 use crate::procs::{self, Proc, Spawn, TICKS_PER_SEC};
 use crate::scenario::{Better, Load, Metric, Profile, Scenario};
 use crate::stats::{RunStats, Timing};
-use crate::{cross, eio, http, ipc, mqtt};
+use crate::{cross, eio, http, ipc, mqtt, sio};
 
 /// The figures of one server in one scenario.
 #[derive(Debug, Clone, Serialize)]
@@ -567,6 +567,10 @@ pub async fn measure(
             })
             .await
         }
+        Load::Sio { plan, metric } => {
+            let t = need(&ep.sio, "Socket.IO")?;
+            simple(sio::run(&t, plan, window(profile)).await?, *metric)
+        }
         Load::Ipc { plan, metric } => {
             let a = need(&ep.ipc, "IPC")?;
             simple(ipc::run(a, plan, window(profile)).await?, *metric)
@@ -936,6 +940,7 @@ fn machine(env: &Env) -> Machine {
             ("nginx".to_owned(), first_line("nginx", &["-v"])),
             ("node".to_owned(), first_line("node", &["--version"])),
             ("engine.io".to_owned(), node_pkg("engine.io")),
+            ("socket.io".to_owned(), node_pkg("socket.io")),
             (
                 "electron-common-ipc".to_owned(),
                 node_pkg("electron-common-ipc"),
