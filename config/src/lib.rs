@@ -25,7 +25,7 @@ pub use load::{ConfigError, Sources, load};
 pub use secret::Secret;
 pub use sections::{
     AdminConfig, AuthConfig, ClusterConfig, Fsync, HttpConfig, JwtConfig, LogFormat,
-    ShutdownConfig, StorageConfig, TelemetryConfig,
+    RetainedStorage, ShutdownConfig, StorageConfig, TelemetryConfig,
 };
 pub use switchboard_engineio::EngineIoConfig;
 pub use switchboard_fabric::FabricConfig;

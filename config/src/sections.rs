@@ -222,12 +222,165 @@ impl Default for StorageConfig {
     }
 }
 
+/// Where the cluster keeps retained messages in JetStream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RetainedStorage {
+    /// On the NATS server's disk (survives a NATS restart).
+    #[default]
+    File,
+    /// In the NATS server's memory.
+    Memory,
+}
+
 /// Scale-out over NATS (`[cluster]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
-    /// NATS server URL, e.g. `nats://127.0.0.1:4222`. Clustering is on when set.
+    /// NATS server URL(s), comma-separated, e.g. `nats://127.0.0.1:4222` (`tls://` for TLS).
+    /// Clustering is on when set.
     pub nats_url: Option<String>,
-    /// This node's id; generated at start when unset.
+    /// This node's id (letters, digits, `-`, `_`; at most 64): in reply topics, subjects and
+    /// Engine.IO session ids. Generated at start when unset; set it (e.g. to the pod name) so a
+    /// node keeps it across restarts.
     pub node_id: Option<String>,
+    /// First token of every subject the gateway uses, so several gateway clusters can share one
+    /// NATS account. Default `switchboard`.
+    pub subject_prefix: String,
+    /// NATS user (with `password`).
+    pub user: Option<String>,
+    /// NATS password.
+    pub password: Option<Secret>,
+    /// NATS token.
+    pub token: Option<Secret>,
+    /// NATS credentials file (JWT and NKey seed, `.creds`).
+    pub creds_file: Option<PathBuf>,
+    /// PEM file of the CA that signed the NATS server certificate; TLS is required when set.
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for NATS servers that verify clients, with `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Require TLS even without `tls_ca` (the system roots are used). Default false.
+    pub tls_required: bool,
+    /// How long start-up waits for NATS (and the retained store) before serving degraded, in
+    /// milliseconds. Default 5 000.
+    pub connect_timeout_ms: u64,
+    /// Messages kept for other nodes while NATS is unreachable, sent once it is back. Default
+    /// 10 000; beyond it (or `outbound_buffer_bytes`) new messages are dropped and counted.
+    pub outbound_buffer_messages: usize,
+    /// Bytes kept for other nodes while NATS is unreachable. Default 16 MiB.
+    pub outbound_buffer_bytes: usize,
+    /// After a reconnection, how long to wait for the other nodes known before to be back (their
+    /// subscriptions restored) before sending what was kept, in milliseconds. Default 5 000.
+    pub resume_wait_ms: u64,
+    /// Time a polling request forwarded to the node owning its Engine.IO session may take, in
+    /// milliseconds (longer than `engineio.ping_interval_ms`). Default 60 000.
+    pub forward_timeout_ms: u64,
+    /// Share retained messages through a JetStream stream (the NATS server needs JetStream).
+    /// Default true.
+    pub retained: bool,
+    /// `file` (default) or `memory`.
+    pub retained_storage: RetainedStorage,
+    /// Replicas of the retained stream in a NATS cluster. Default 1.
+    pub retained_replicas: usize,
+    /// Upper bound of the retained stream's size in bytes. Default 1 GiB.
+    pub retained_max_bytes: i64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            nats_url: None,
+            node_id: None,
+            subject_prefix: "switchboard".to_owned(),
+            user: None,
+            password: None,
+            token: None,
+            creds_file: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_required: false,
+            connect_timeout_ms: 5_000,
+            outbound_buffer_messages: 10_000,
+            outbound_buffer_bytes: 16 << 20,
+            resume_wait_ms: 5_000,
+            forward_timeout_ms: 60_000,
+            retained: true,
+            retained_storage: RetainedStorage::File,
+            retained_replicas: 1,
+            retained_max_bytes: 1 << 30,
+        }
+    }
+}
+
+fn is_token(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl ClusterConfig {
+    /// Problems of this section, as `(key, what to change)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut bad = |key: &str, what: &str| out.push((format!("cluster.{key}"), what.to_owned()));
+        if let Some(url) = &self.nats_url {
+            let ok = url.split(',').all(|u| {
+                let u = u.trim();
+                let rest = ["nats://", "tls://"]
+                    .iter()
+                    .find_map(|s| u.strip_prefix(s))
+                    .unwrap_or(u);
+                !rest.is_empty() && !rest.contains(char::is_whitespace)
+            });
+            if !ok {
+                bad(
+                    "nats_url",
+                    "must be NATS server URLs such as `nats://127.0.0.1:4222`, comma-separated",
+                );
+            }
+        }
+        if let Some(id) = &self.node_id
+            && !is_token(id, 64)
+        {
+            bad(
+                "node_id",
+                "must be 1 to 64 letters, digits, `-` or `_` (e.g. the pod name)",
+            );
+        }
+        if !is_token(&self.subject_prefix, 64) {
+            bad(
+                "subject_prefix",
+                "must be 1 to 64 letters, digits, `-` or `_` (one NATS subject token)",
+            );
+        }
+        if self.password.is_some() != self.user.is_some() {
+            bad("user", "`user` and `password` go together");
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bad("tls_cert", "`tls_cert` and `tls_key` go together");
+        }
+        if self.outbound_buffer_messages == 0 || self.outbound_buffer_bytes == 0 {
+            bad(
+                "outbound_buffer_messages",
+                "the outbound buffer needs room for at least one message",
+            );
+        }
+        if self.connect_timeout_ms == 0 || self.forward_timeout_ms == 0 {
+            bad(
+                "forward_timeout_ms",
+                "timeouts must be above zero (connect_timeout_ms, forward_timeout_ms)",
+            );
+        }
+        if self.retained_replicas == 0 || self.retained_replicas > 5 {
+            bad("retained_replicas", "must be 1 to 5 (JetStream's limit)");
+        }
+        if self.retained_max_bytes <= 0 {
+            bad("retained_max_bytes", "must be above zero");
+        }
+        out
+    }
 }

@@ -113,6 +113,16 @@ fn check_files(config: &Config, out: &mut Vec<(String, String)>) {
         }
     }
     for (key, path) in [
+        ("cluster.creds_file", &config.cluster.creds_file),
+        ("cluster.tls_ca", &config.cluster.tls_ca),
+        ("cluster.tls_cert", &config.cluster.tls_cert),
+        ("cluster.tls_key", &config.cluster.tls_key),
+    ] {
+        if let Some(p) = path {
+            check_file(key, p, out);
+        }
+    }
+    for (key, path) in [
         ("auth.password_file", &config.auth.password_file),
         ("auth.acl_file", &config.auth.acl_file),
     ] {
@@ -220,12 +230,5 @@ fn check_misc(config: &Config, out: &mut Vec<(String, String)>) {
                 .into(),
         ));
     }
-    if config.cluster.nats_url.is_some() {
-        out.push((
-            "cluster.nats_url".into(),
-            "clustering over NATS is not available in this build yet; remove the key to run a \
-             single node"
-                .into(),
-        ));
-    }
+    out.extend(config.cluster.problems());
 }
