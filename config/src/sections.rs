@@ -29,6 +29,11 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// Also serve the admin API under `/api/` on the front. Default false.
     pub api: bool,
+    /// Path of the live dashboard page (topics, message log, publish form, `$SYS` statistics),
+    /// served with its assets embedded in the binary; it talks to the gateway through the
+    /// Engine.IO client, so it needs `engineio.enabled` and sees what its user may see.
+    /// Default `/dashboard`; empty turns it off.
+    pub dashboard: String,
 }
 
 impl Default for HttpConfig {
@@ -40,6 +45,7 @@ impl Default for HttpConfig {
             redirect_listen: None,
             max_connections: 50_000,
             api: false,
+            dashboard: "/dashboard".to_owned(),
         }
     }
 }

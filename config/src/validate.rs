@@ -185,6 +185,31 @@ fn check_front_paths(config: &Config, out: &mut Vec<(String, String)>) {
             format!("`{m}` is also engineio.path; give MQTT over WebSocket its own path"),
         ));
     }
+    let dashboard = config.http.dashboard.trim_end_matches('/');
+    if !config.http.dashboard.is_empty() {
+        if !config.http.dashboard.starts_with('/') || dashboard.is_empty() {
+            out.push((
+                "http.dashboard".into(),
+                "must be a path such as `/dashboard`, or empty to turn the dashboard off".into(),
+            ));
+        }
+        let sio = config
+            .socketio
+            .enabled
+            .then_some(config.socketio.path.as_str());
+        for (key, other) in [
+            ("engineio.path", eio),
+            ("mqtt.ws_path", mqtt),
+            ("socketio.path", sio),
+        ] {
+            if other.is_some_and(|o| o.trim_end_matches('/') == dashboard) {
+                out.push((
+                    "http.dashboard".into(),
+                    format!("`{dashboard}` is also {key}; give the dashboard its own path"),
+                ));
+            }
+        }
+    }
     if config.socketio.enabled {
         let sio = config.socketio.path.trim_end_matches('/');
         for (key, other) in [("engineio.path", eio), ("mqtt.ws_path", mqtt)] {

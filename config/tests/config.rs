@@ -251,3 +251,25 @@ fn socketio_settings_are_checked_with_their_keys() {
         switchboard_socketio::NamespaceMode::Events
     );
 }
+
+#[test]
+fn dashboard_path_is_checked() {
+    for (text, why) in [
+        ("[http]\ndashboard = \"dash\"\n", "not a path"),
+        ("[http]\ndashboard = \"/engine.io/\"\n", "Engine.IO's path"),
+        ("[http]\ndashboard = \"/mqtt\"\n", "MQTT over WebSocket"),
+    ] {
+        let f = file_with(text);
+        let keys: Vec<String> = from_file(&f.0)
+            .unwrap_err()
+            .into_iter()
+            .filter_map(|e| e.key)
+            .collect();
+        assert!(
+            keys.contains(&"http.dashboard".to_owned()),
+            "{why}: {keys:?}"
+        );
+    }
+    let f = file_with("[http]\ndashboard = \"\"\n");
+    assert_eq!(from_file(&f.0).expect("valid").http.dashboard, "");
+}

@@ -40,6 +40,8 @@ pub struct Addresses {
     pub mqtt_ws: Option<String>,
     /// The IPC bus unix socket, when `ipc.unix_socket` is set.
     pub ipc_unix: Option<std::path::PathBuf>,
+    /// The dashboard's path on the front, when served (`http.dashboard`, needs Engine.IO).
+    pub dashboard: Option<String>,
 }
 
 /// A gateway whose listeners are bound, ready to serve.
@@ -212,6 +214,8 @@ impl Gateway {
                 .as_ref()
                 .and_then(|l| l.unix.as_ref())
                 .and(config.ipc.unix_socket.clone()),
+            dashboard: (config.engineio.enabled && !config.http.dashboard.is_empty())
+                .then(|| config.http.dashboard.trim_end_matches('/').to_owned()),
             http: local("http.listen", &http)?,
             http_tls: http_cert.is_some(),
             admin: local("admin.listen", &admin)?,
@@ -351,6 +355,19 @@ impl Gateway {
             eio_metrics = Some(eio.engine.metrics().clone());
             mounts.push(eio.router);
             endpoints.paths.extend(eio.paths);
+        }
+        // The live dashboard: embedded page and assets, talking through the Engine.IO client.
+        if let Some(path) = &addresses.dashboard {
+            mounts.push(front::dashboard::router(
+                &front::dashboard::DashboardSettings {
+                    path: path.clone(),
+                    engineio_path: config.engineio.path.clone(),
+                    client_path: config.engineio.client_path.clone(),
+                    auth_required: !config.anonymous_allowed(),
+                    version: VERSION,
+                },
+            ));
+            endpoints.paths.push((path.clone(), "dashboard"));
         }
         // Socket.IO on a second Engine.IO engine (the [engineio] options underneath).
         if config.socketio.enabled {
@@ -497,6 +514,9 @@ fn announce(addresses: &Addresses, endpoints: &FrontEndpoints) {
     }
     if let Some(r) = addresses.redirect {
         tracing::info!("HTTP redirect   http://{r}/ → HTTPS");
+    }
+    if let Some(path) = &addresses.dashboard {
+        tracing::info!("dashboard       {scheme}://{}{path}", addresses.http);
     }
     tracing::info!(
         "admin           http://{}/  (/metrics /healthz /readyz)",

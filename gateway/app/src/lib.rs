@@ -10,7 +10,8 @@
 //! - [`gateway`]: the composition root: [`Gateway::bind`] validates and binds everything,
 //!   [`Gateway::serve`] runs and shuts down; [`run`] does both.
 //! - [`serve`]: the HTTP accept loop (limits, TLS, HTTP/1.1 + HTTP/2, upgrades, graceful close).
-//! - [`front`]: the public front's router; [`front::redirect`] for HTTP → HTTPS.
+//! - [`front`]: the public front's router; [`front::dashboard`] the live dashboard (assets in
+//!   `assets/dashboard/`, embedded); [`front::redirect`] for HTTP → HTTPS.
 //! - [`admin`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`telemetry`]: logs, OTLP traces, the metrics registry.
 //! - [`tls`]: rustls certificates, reloadable.

@@ -3,8 +3,10 @@
 //!
 //! Protocols contribute routers (Engine.IO at its path, MQTT over WebSocket at `ws_path`); the
 //! reverse proxy answers every other route; without a matching proxy route the answer is a plain
-//! 404 that says what is served here.
+//! 404 that says what is served here. The live dashboard ([`dashboard`]) is one of the front's
+//! own routes.
 
+pub mod dashboard;
 pub mod redirect;
 
 use axum::Router;
