@@ -10,12 +10,12 @@
 //! one the same way, so a session is never lost or duplicated in a race.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use switchboard_fabric::{Access, Authorizer, Fabric, Origin, ProtocolMetrics};
+use switchboard_fabric::{Access, Authorizer, Durable, Fabric, Origin, ProtocolMetrics};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -98,6 +98,8 @@ pub struct Shared {
     pub protocol: Arc<str>,
     /// Shared subscriptions held now.
     pub shared_subscriptions: AtomicI64,
+    /// The durable store persistent sessions are kept in (`[storage] path`).
+    pub store: OnceLock<Arc<dyn Durable>>,
     sessions: Mutex<HashMap<Arc<str>, Slot>>,
     next_gen: AtomicU64,
 }
@@ -124,6 +126,7 @@ impl Shared {
             tracker,
             protocol: Arc::from(PROTOCOL),
             shared_subscriptions: AtomicI64::new(0),
+            store: OnceLock::new(),
             sessions: Mutex::new(HashMap::new()),
             next_gen: AtomicU64::new(1),
         }
@@ -221,6 +224,13 @@ impl Shared {
                         let expiry = session.expiry;
                         let will_delay = will.as_ref().map(|w| will_delay(&w.will));
                         session.offline_backlog = 0;
+                        if let Some(j) = &session.journal {
+                            j.save(
+                                &session,
+                                will.as_deref().map(|w| (&w.will, &w.identity)),
+                                true,
+                            );
+                        }
                         map.insert(
                             client_id.clone(),
                             Slot::Offline {
@@ -258,8 +268,34 @@ impl Shared {
         }
     }
 
+    /// Registers a session read back from the store as offline, with its expiry and will delay
+    /// counting from now.
+    pub fn restore_offline(
+        self: &Arc<Self>,
+        client_id: Arc<str>,
+        session: Box<Session>,
+        expiry_left: u32,
+        will: Option<(PendingWill, u32)>,
+    ) {
+        let generation = self.next_gen.fetch_add(1, Ordering::Relaxed);
+        let will_delay = will.as_ref().map(|(_, d)| *d);
+        self.sessions.lock().insert(
+            client_id.clone(),
+            Slot::Offline {
+                generation,
+                session,
+                will: will.map(|(w, _)| Box::new(w)),
+            },
+        );
+        self.went_offline();
+        self.schedule(client_id, generation, expiry_left, will_delay);
+    }
+
     /// Releases what an ended session holds.
     pub fn end_session(&self, session: &mut Session) {
+        if let Some(j) = session.journal.take() {
+            j.end();
+        }
         let n = session.inflight.clear();
         self.metrics.inflight.sub(n as i64);
         self.stats.inflight.fetch_sub(n as i64, Ordering::Relaxed);
@@ -392,9 +428,7 @@ impl Shared {
             .lock()
             .values()
             .map(|s| match s {
-                Slot::Offline { session, .. } => {
-                    session.subscriber.as_ref().map_or(0, |s| s.depth())
-                }
+                Slot::Offline { session, .. } => session.queued(),
                 Slot::Online { .. } => 0,
             })
             .sum()

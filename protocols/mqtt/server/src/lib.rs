@@ -33,6 +33,7 @@
 //! - [`bridge`]: PUBLISH ↔ fabric `Message` mapping (mount, payload kinds, properties).
 //! - [`broker`]: shared state and the session registry (takeover, expiry, will delay).
 //! - [`session`]: per-session state (subscriber, in-flight messages, QoS 2 identifiers).
+//! - [`persist`]: persistent sessions in the durable store (journal, records, recovery).
 //! - `connection`: one client: CONNECT handshake, event loop, inbound and outbound packets.
 //! - [`transport`]: TCP, TLS and in-memory streams the connection runs on.
 //! - [`listener`]: TCP/TLS accept loops and connection limits.
@@ -48,6 +49,7 @@ pub mod config;
 mod connection;
 pub mod listener;
 pub mod metrics;
+pub mod persist;
 pub mod session;
 pub mod sys;
 pub mod transport;
@@ -56,7 +58,7 @@ pub mod ws;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_fabric::{Authorizer, Fabric};
+use switchboard_fabric::{Authorizer, Durable, Fabric};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -163,6 +165,15 @@ impl Broker {
             offline_sessions: self.shared.offline_sessions(),
             inflight: self.shared.stats.inflight.load(Relaxed),
         }
+    }
+
+    /// Keeps persistent sessions in `store` from now on, and reads back those it holds as offline
+    /// sessions (their expiry and will delay counting from now). Call before serving.
+    pub fn restore(&self, store: Arc<dyn Durable>) -> persist::RestoreStats {
+        if self.shared.store.set(store.clone()).is_err() {
+            return persist::RestoreStats::default();
+        }
+        persist::restore(&self.shared, &store)
     }
 
     /// Whether a session (online or offline) exists for `client_id`.

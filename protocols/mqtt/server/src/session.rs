@@ -7,8 +7,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use smallvec::SmallVec;
-use switchboard_fabric::{Identity, Message, Qos, Subscriber};
+use switchboard_fabric::{Delivery, Identity, Message, Qos, Subscriber};
 use switchboard_mqtt_proto::{PacketId, Will};
+
+use crate::persist::Journal;
 
 /// A session expiry interval meaning "never".
 pub const NEVER_EXPIRES: u32 = u32::MAX;
@@ -18,6 +20,8 @@ pub const NEVER_EXPIRES: u32 = u32::MAX;
 pub struct OutFlight {
     /// Its packet identifier.
     pub pid: PacketId,
+    /// Its sequence number in the session's journal (0: not journaled).
+    pub seq: u64,
     /// The message.
     pub message: Arc<Message>,
     /// The QoS it was sent with (1 or 2).
@@ -60,6 +64,16 @@ impl Inflight {
                 return pid;
             }
         }
+    }
+
+    /// Whether `pid` is in flight.
+    pub fn contains(&self, pid: PacketId) -> bool {
+        self.position(pid).is_some()
+    }
+
+    /// The message in flight with `pid`.
+    pub fn get(&self, pid: PacketId) -> Option<&OutFlight> {
+        self.position(pid).map(|i| &self.queue[i])
     }
 
     /// Records a message just sent.
@@ -182,6 +196,11 @@ pub struct Session {
     /// Queued deliveries at resumption that arrived while offline; QoS 0 ones among them are
     /// dropped unless `queue_qos0_messages` is set.
     pub offline_backlog: usize,
+    /// The durable record of a persistent session, when the broker has a store.
+    pub journal: Option<Arc<Journal>>,
+    /// Messages queued before a restart, delivered before the fabric queue (journal sequence,
+    /// delivery).
+    pub backlog: Option<Box<VecDeque<(u64, Delivery)>>>,
 }
 
 impl Session {
@@ -193,7 +212,28 @@ impl Session {
             received: Received::default(),
             expiry,
             offline_backlog: 0,
+            journal: None,
+            backlog: None,
         }
+    }
+
+    /// Takes the next restored delivery, if any (telling the journal which one it is).
+    pub fn take_restored(&mut self) -> Option<Delivery> {
+        let backlog = self.backlog.as_mut()?;
+        let (seq, d) = backlog.pop_front()?;
+        if backlog.is_empty() {
+            self.backlog = None;
+        }
+        if let Some(j) = &self.journal {
+            j.set_taken(seq);
+        }
+        Some(d)
+    }
+
+    /// Deliveries waiting: restored ones and the fabric queue.
+    pub fn queued(&self) -> usize {
+        self.backlog.as_ref().map_or(0, |b| b.len())
+            + self.subscriber.as_ref().map_or(0, |s| s.depth())
     }
 }
 
@@ -205,6 +245,7 @@ mod tests {
     fn flight(pid: u16, qos: Qos) -> OutFlight {
         OutFlight {
             pid: PacketId::new(pid).unwrap(),
+            seq: 0,
             message: Arc::new(Message::new(Topic::new("t").unwrap(), "x")),
             qos,
             retain: false,

@@ -20,6 +20,7 @@ use super::{Io, IoEvent, State};
 use crate::bridge::mount_topic;
 use crate::broker::{Previous, Shared, Takeover};
 use crate::metrics::Tally;
+use crate::persist::Journal;
 use crate::session::{NEVER_EXPIRES, Session};
 use crate::transport::Transport;
 
@@ -295,6 +296,16 @@ pub(crate) async fn handshake<T: Transport>(
         }
         None => (Box::new(Session::new(expiry)), false),
     };
+    // A persistent session is journaled in the store; one that stopped being persistent is not.
+    if let Some(store) = shared.store.get() {
+        if expiry > 0 {
+            if session.journal.is_none() {
+                session.journal = Some(Journal::new(store.clone(), client_id.clone(), 1));
+            }
+        } else if let Some(j) = session.journal.take() {
+            j.end();
+        }
+    }
     // CONNACK.
     let mut ack = ConnAck::new(present, ReasonCode::Success);
     if v5 {
@@ -351,7 +362,9 @@ pub(crate) async fn handshake<T: Transport>(
         },
         problem_info: props.request_problem_information.unwrap_or(true),
         topics: None,
+        held: None,
     });
+    super::inbound::save_session(&state);
     Some(Accepted {
         state,
         generation: attached.generation,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::BytesMut;
+use switchboard_fabric::durable::{self, Ticket};
 use switchboard_fabric::{
     Access, Origin, OverflowPolicy, Qos, Replay, SubOptions, SubscriberSpec, TopicFilter,
 };
@@ -46,29 +47,35 @@ fn handle(state: &mut State, out: &mut BytesMut, packet: Packet, tally: &mut Tal
     match packet {
         Packet::Publish(p) => publish(state, out, p, tally),
         Packet::PubAck(a) => {
-            if state
+            if let Some(f) = state
                 .session
                 .inflight
                 .complete(a.packet_id, Qos::AtLeastOnce)
-                .is_some()
             {
                 inflight_done(tally, 1);
+                journal_done(state, f.seq);
             }
             None
         }
         Packet::PubRec(r) => {
             if r.reason_code.is_error() {
-                if state
+                if let Some(f) = state
                     .session
                     .inflight
                     .complete(r.packet_id, Qos::ExactlyOnce)
-                    .is_some()
                 {
                     inflight_done(tally, 1);
+                    journal_done(state, f.seq);
                 }
                 return None;
             }
             let code = if state.session.inflight.release(r.packet_id) {
+                if let (Some(j), Some(f)) = (
+                    &state.session.journal,
+                    state.session.inflight.get(r.packet_id),
+                ) {
+                    j.sent(f);
+                }
                 ReasonCode::Success
             } else {
                 ReasonCode::PacketIdentifierNotFound
@@ -78,6 +85,9 @@ fn handle(state: &mut State, out: &mut BytesMut, packet: Packet, tally: &mut Tal
         }
         Packet::PubRel(r) => {
             let code = if state.session.received.remove(r.packet_id) {
+                if let Some(j) = &state.session.journal {
+                    j.received(r.packet_id, false);
+                }
                 ReasonCode::Success
             } else {
                 ReasonCode::PacketIdentifierNotFound
@@ -86,17 +96,20 @@ fn handle(state: &mut State, out: &mut BytesMut, packet: Packet, tally: &mut Tal
             None
         }
         Packet::PubComp(c) => {
-            if state.session.inflight.finish(c.packet_id).is_some() {
+            if let Some(f) = state.session.inflight.finish(c.packet_id) {
                 inflight_done(tally, 1);
+                journal_done(state, f.seq);
             }
             None
         }
         Packet::Subscribe(s) => {
             subscribe(state, out, s, tally);
+            save_session(state);
             None
         }
         Packet::Unsubscribe(u) => {
             unsubscribe(state, out, u, tally);
+            save_session(state);
             None
         }
         Packet::PingReq => {
@@ -124,6 +137,59 @@ fn handle(state: &mut State, out: &mut BytesMut, packet: Packet, tally: &mut Tal
 
 pub(crate) fn inflight_done(tally: &mut Tally, n: usize) {
     tally.inflight_delta -= n as i64;
+}
+
+fn journal_done(state: &State, seq: u64) {
+    if let Some(j) = &state.session.journal {
+        j.done(seq);
+    }
+}
+
+/// Writes the session record of a persistent session (subscriptions, will).
+pub(crate) fn save_session(state: &State) {
+    if let Some(j) = &state.session.journal {
+        j.save(
+            &state.session,
+            state.will.as_deref().map(|w| (w, &state.identity)),
+            false,
+        );
+    }
+}
+
+/// Acknowledges a PUBLISH now, or holds the acknowledgement until `ticket` is durable (and behind
+/// any acknowledgement already held, so that they go out in order).
+#[allow(clippy::too_many_arguments)]
+fn ack_or_hold(
+    state: &mut State,
+    out: &mut BytesMut,
+    qos_pid: QosPid,
+    code: ReasonCode,
+    reason: Option<&'static str>,
+    tally: &mut Tally,
+    ticket: Option<Ticket>,
+) {
+    if qos_pid == QosPid::AtMostOnce {
+        return;
+    }
+    let wait = ticket.filter(|_| state.shared.store.get().is_some_and(|s| s.acks_wait()));
+    let holding = state.held.as_ref().is_some_and(|h| !h.is_empty());
+    if wait.is_none() && !holding {
+        ack_publish(state, out, qos_pid, code, reason, tally);
+        return;
+    }
+    let mut packet = BytesMut::new();
+    ack_publish(state, &mut packet, qos_pid, code, reason, tally);
+    let held = match &mut state.held {
+        Some(h) => h,
+        none => {
+            let Some(rx) = state.shared.store.get().map(|s| s.watch()) else {
+                out.extend_from_slice(&packet);
+                return;
+            };
+            none.insert(Box::new(super::HeldAcks::new(rx)))
+        }
+    };
+    held.push(wait.map_or(0, |t| t.0), packet);
 }
 
 /// Encodes an acknowledgement or other small packet.
@@ -226,7 +292,15 @@ fn publish(state: &mut State, out: &mut BytesMut, p: Publish, tally: &mut Tally)
     if let QosPid::ExactlyOnce(pid) = p.qos_pid {
         if state.session.received.contains(pid) {
             // A re-sent QoS 2 message already published: acknowledge, do not publish again.
-            ack_publish(state, out, p.qos_pid, ReasonCode::Success, None, tally);
+            ack_or_hold(
+                state,
+                out,
+                p.qos_pid,
+                ReasonCode::Success,
+                None,
+                tally,
+                None,
+            );
             return None;
         }
         if v5 && state.session.received.len() >= usize::from(state.shared.config.max_inflight) {
@@ -254,7 +328,15 @@ fn publish(state: &mut State, out: &mut BytesMut, p: Publish, tally: &mut Tally)
         } else {
             ReasonCode::Success
         };
-        ack_publish(state, out, p.qos_pid, code, Some("not authorised"), tally);
+        ack_or_hold(
+            state,
+            out,
+            p.qos_pid,
+            code,
+            Some("not authorised"),
+            tally,
+            None,
+        );
         if !v5 && let QosPid::ExactlyOnce(pid) = p.qos_pid {
             state.session.received.insert(pid);
         }
@@ -276,20 +358,28 @@ fn publish(state: &mut State, out: &mut BytesMut, p: Publish, tally: &mut Tally)
             if p.qos() == QoS::AtMostOnce {
                 return None;
             }
-            ack_publish(state, out, p.qos_pid, code, Some(why), tally);
+            ack_or_hold(state, out, p.qos_pid, code, Some(why), tally, None);
             return None;
         }
     };
-    let matched = shared.fabric.publish(message);
+    // Whatever the publication wrote to the store (a retained value, messages queued for
+    // persistent sessions) and the QoS 2 identifier must be durable before the acknowledgement.
+    let (matched, ticket) = durable::tracked(|| {
+        let matched = state.shared.fabric.publish(message);
+        if let QosPid::ExactlyOnce(pid) = p.qos_pid {
+            state.session.received.insert(pid);
+            if let Some(j) = &state.session.journal {
+                j.received(pid, true);
+            }
+        }
+        matched
+    });
     let code = if v5 && matched == 0 {
         ReasonCode::NoMatchingSubscribers
     } else {
         ReasonCode::Success
     };
-    if let QosPid::ExactlyOnce(pid) = p.qos_pid {
-        state.session.received.insert(pid);
-    }
-    ack_publish(state, out, p.qos_pid, code, None, tally);
+    ack_or_hold(state, out, p.qos_pid, code, None, tally, ticket);
     None
 }
 
@@ -352,9 +442,13 @@ fn subscribe(state: &mut State, out: &mut BytesMut, s: Subscribe, tally: &mut Ta
         let subscriber = match &mut state.session.subscriber {
             Some(s) => s,
             none => {
-                let spec = SubscriberSpec::new(shared.protocol.clone(), state.client_id.clone())
-                    .capacity(shared.config.max_queued_messages)
-                    .policy(OverflowPolicy::DropNew);
+                let mut spec =
+                    SubscriberSpec::new(shared.protocol.clone(), state.client_id.clone())
+                        .capacity(shared.config.max_queued_messages)
+                        .policy(OverflowPolicy::DropNew);
+                if let Some(j) = &state.session.journal {
+                    spec = spec.observer(j.clone());
+                }
                 let created = shared.fabric.subscriber(spec);
                 state.origin = Origin::new(shared.protocol.clone(), state.client_id.clone())
                     .with_subscriber(created.id());

@@ -30,6 +30,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::collections::VecDeque;
+
 use bytes::{Buf, BytesMut};
 use switchboard_fabric::{Closed, Delivery, Identity, Origin};
 use switchboard_mqtt_proto::{
@@ -53,6 +55,57 @@ pub const WRITE_HIGH: usize = 64 * 1024;
 /// Most deliveries drained per turn.
 pub const DELIVERY_BATCH: usize = 256;
 
+/// Most acknowledgements held for durability per connection; beyond it the loop stops reading, so
+/// a client cannot publish faster than the store makes its messages durable.
+pub const MAX_HELD_ACKS: usize = 1024;
+
+/// PUBACK/PUBREC packets waiting for the store to make what they acknowledge durable, in the
+/// order of their PUBLISH packets.
+#[derive(Debug)]
+pub(crate) struct HeldAcks {
+    rx: tokio::sync::watch::Receiver<u64>,
+    /// (ticket to wait for, 0: none; the encoded packet).
+    queue: VecDeque<(u64, BytesMut)>,
+}
+
+impl HeldAcks {
+    pub(crate) fn new(rx: tokio::sync::watch::Receiver<u64>) -> Self {
+        HeldAcks {
+            rx,
+            queue: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub(crate) fn push(&mut self, ticket: u64, packet: BytesMut) {
+        self.queue.push_back((ticket, packet));
+    }
+
+    /// Moves the acknowledgements whose tickets are durable to `out`.
+    fn release(&mut self, out: &mut BytesMut) {
+        let durable = *self.rx.borrow_and_update();
+        while self.queue.front().is_some_and(|(t, _)| *t <= durable) {
+            if let Some((_, p)) = self.queue.pop_front() {
+                out.extend_from_slice(&p);
+            }
+        }
+    }
+}
+
+async fn held_changed(held: &mut Option<Box<HeldAcks>>) {
+    match held {
+        Some(h) => {
+            if h.rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// How long a goodbye (DISCONNECT, CONNACK with an error) may take to write.
 pub const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -62,6 +115,7 @@ enum Event {
     Io(IoEvent),
     Delivery(Result<Delivery, Closed>),
     Timer,
+    Durable,
 }
 
 /// What the event loop learned from the socket.
@@ -234,6 +288,8 @@ pub(crate) struct State {
     pub(crate) problem_info: bool,
     /// Topic caches and aliases, allocated on the first PUBLISH in either direction.
     pub(crate) topics: Option<Box<Topics>>,
+    /// Acknowledgements waiting for durability (with a store whose fsync mode makes them wait).
+    pub(crate) held: Option<Box<HeldAcks>>,
 }
 
 /// Per-connection topic state: conversion caches and topic aliases.
@@ -262,6 +318,9 @@ impl State {
 }
 
 async fn next_delivery(session: &mut Session) -> Result<Delivery, Closed> {
+    if let Some(d) = session.take_restored() {
+        return Ok(d);
+    }
     match &mut session.subscriber {
         Some(s) => s.recv().await,
         None => std::future::pending().await,
@@ -328,8 +387,9 @@ async fn run<T: Transport>(mut io: Box<Io<T>>, accepted: Accepted) {
     let mut takeover: Option<Takeover> = None;
     let mut kick_live = true;
     let end = loop {
-        let can_read = io.wbuf.len() < WRITE_HIGH;
-        let can_deliver = can_read && state.can_deliver();
+        let holding = state.held.as_ref().map_or(0, |h| h.queue.len());
+        let can_read = io.wbuf.len() < WRITE_HIGH && holding < MAX_HELD_ACKS;
+        let can_deliver = io.wbuf.len() < WRITE_HIGH && state.can_deliver();
         let timer_armed = !state.keep_alive.is_zero() || io.blocked_since.is_some();
         // Only what the branches need lives across this await; everything else is handled
         // below with locals (kept out of the task's state to keep idle connections small).
@@ -348,6 +408,7 @@ async fn run<T: Transport>(mut io: Box<Io<T>>, accepted: Accepted) {
             }
             e = poll_fn(|cx| io.poll_io(cx, can_read)) => Event::Io(e),
             d = next_delivery(&mut state.session), if can_deliver => Event::Delivery(d),
+            _ = held_changed(&mut state.held), if holding > 0 => Event::Durable,
             _ = &mut timer, if timer_armed => Event::Timer,
         };
         let mut tally = Tally::default();
@@ -380,7 +441,7 @@ async fn run<T: Transport>(mut io: Box<Io<T>>, accepted: Accepted) {
                 state.last_read = Instant::now();
                 inbound::handle_buffer(&mut state, &mut io, &mut tally)
             }
-            Event::Io(IoEvent::Wrote) => None,
+            Event::Io(IoEvent::Wrote) | Event::Durable => None,
             Event::Io(IoEvent::Blocked) => {
                 timer
                     .as_mut()
@@ -395,6 +456,9 @@ async fn run<T: Transport>(mut io: Box<Io<T>>, accepted: Accepted) {
         if let Some(end) = end {
             flush_tally(&shared, &mut tally);
             break end;
+        }
+        if let Some(h) = &mut state.held {
+            h.release(&mut io.wbuf);
         }
         // Deliveries are drained here too, so a client that keeps sending is not starved of its
         // own deliveries by the read branch.

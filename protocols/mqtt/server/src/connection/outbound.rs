@@ -71,14 +71,31 @@ impl OutAliases {
     }
 }
 
-/// Turns one delivery into a PUBLISH in `out`, or skips it (counted).
+/// Turns one delivery into a PUBLISH in `out`, or skips it (counted). A journaled delivery's
+/// record follows it: updated with its packet identifier, or deleted when it is not sent.
 pub(crate) fn deliver(state: &mut State, out: &mut BytesMut, d: Delivery, tally: &mut Tally) {
+    let seq = state.session.journal.as_ref().and_then(|j| j.taken(&d));
+    if !deliver_one(state, out, d, tally, seq.unwrap_or(0))
+        && let (Some(seq), Some(j)) = (seq, &state.session.journal)
+    {
+        j.done(seq);
+    }
+}
+
+/// Returns whether the delivery went in flight (QoS 1/2 sent).
+fn deliver_one(
+    state: &mut State,
+    out: &mut BytesMut,
+    d: Delivery,
+    tally: &mut Tally,
+    seq: u64,
+) -> bool {
     let shared = &state.shared;
     if state.session.offline_backlog > 0 {
         state.session.offline_backlog -= 1;
         if d.qos == Qos::AtMostOnce {
             shared.proto.dropped("offline_qos0");
-            return;
+            return false;
         }
     }
     let mount = &shared.config.mount;
@@ -88,7 +105,7 @@ pub(crate) fn deliver(state: &mut State, out: &mut BytesMut, d: Delivery, tally:
         Err(e) => {
             shared.metrics.skipped(e.reason());
             shared.proto.dropped(e.reason());
-            return;
+            return false;
         }
     };
     if !shared
@@ -96,7 +113,7 @@ pub(crate) fn deliver(state: &mut State, out: &mut BytesMut, d: Delivery, tally:
         .authorize(&state.identity, Access::Read, d.message.topic.as_str())
     {
         shared.proto.auth_failure("read");
-        return;
+        return false;
     }
     // The clock is only read for messages that expire.
     let now = match d.message.expires_at {
@@ -105,7 +122,7 @@ pub(crate) fn deliver(state: &mut State, out: &mut BytesMut, d: Delivery, tally:
     };
     if d.message.expires_at.is_some() && d.message.is_expired(now) {
         shared.proto.dropped("expired");
-        return;
+        return false;
     }
     let qos = bridge::qos_from_fabric(d.qos);
     let mut publish = Publish {
@@ -130,12 +147,17 @@ pub(crate) fn deliver(state: &mut State, out: &mut BytesMut, d: Delivery, tally:
             _ => {
                 shared.metrics.skipped("packet_too_large");
                 shared.proto.dropped("packet_too_large");
-                return;
+                return false;
             }
         }
     }
     if qos != QoS::AtMostOnce {
-        let pid = state.session.inflight.next_pid();
+        // A journaled message's identifier follows its sequence number, so that it is the same
+        // after a restart even if the record did not carry it yet.
+        let pid = match crate::persist::pid_for(seq) {
+            Some(p) if seq != 0 && !state.session.inflight.contains(p) => p,
+            _ => state.session.inflight.next_pid(),
+        };
         publish.qos_pid = QosPid::from_parts(qos, Some(pid)).unwrap_or_default();
     }
     if state.client_alias_max > 0 {
@@ -156,7 +178,7 @@ pub(crate) fn deliver(state: &mut State, out: &mut BytesMut, d: Delivery, tally:
     if let Err(e) = publish.encode(state.version, out) {
         tracing::debug!(error = %e, "cannot encode a delivery");
         shared.proto.dropped("encode_failed");
-        return;
+        return false;
     }
     tally.packet_out(PacketType::Publish);
     tally.message_out(qos.as_u8());
@@ -164,15 +186,22 @@ pub(crate) fn deliver(state: &mut State, out: &mut BytesMut, d: Delivery, tally:
     tally.publish_bytes_out += d.message.payload.len() as u64;
     if let Some(pid) = publish.packet_id() {
         tally.inflight_delta += 1;
-        state.session.inflight.push(OutFlight {
+        let flight = OutFlight {
             pid,
+            seq,
             message: d.message,
             qos: d.qos,
             retain: d.retain,
             tags: d.tags,
             released: false,
-        });
+        };
+        if let Some(j) = &state.session.journal {
+            j.sent(&flight);
+        }
+        state.session.inflight.push(flight);
+        return true;
     }
+    false
 }
 
 /// Drains queued deliveries into `out` while the batch, the buffer and the send quota allow.
@@ -180,6 +209,10 @@ pub(crate) fn drain(state: &mut State, out: &mut BytesMut, tally: &mut Tally) {
     for _ in 0..DELIVERY_BATCH {
         if out.len() >= WRITE_HIGH || !state.can_deliver() {
             return;
+        }
+        if let Some(d) = state.session.take_restored() {
+            deliver(state, out, d, tally);
+            continue;
         }
         let Some(sub) = state.session.subscriber.as_mut() else {
             return;
