@@ -24,8 +24,16 @@ impl RetainedPersister {
     }
 }
 
+/// Whether a retained topic is kept: `$SYS/...` statistics are published again after a restart.
+pub fn is_persisted(topic: &str) -> bool {
+    !topic.starts_with("$SYS")
+}
+
 impl RetainedObserver for RetainedPersister {
     fn retained_changed(&self, topic: &Topic, value: Option<&Arc<Message>>) {
+        if !is_persisted(topic.as_str()) {
+            return;
+        }
         self.store.put(
             RETAINED,
             topic.as_str().as_bytes().to_vec(),

@@ -185,6 +185,7 @@ fn retained_messages_and_the_node_id_come_back() {
             .expires_in(Duration::from_millis(1)),
     );
     fabric.publish(Message::text(t("a/4"), "not retained"));
+    fabric.publish(Message::text(t("$SYS/x"), "statistics are not kept").retain(true));
     assert_eq!(node_id(&*s, || "n1".into()), "n1");
     s.close();
     drop(s);
