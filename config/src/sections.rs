@@ -193,16 +193,19 @@ impl Default for ShutdownConfig {
     }
 }
 
-/// When the store forces writes to disk.
+/// When the store forces writes to disk (`storage.fsync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Fsync {
-    /// Before every acknowledgement.
+    /// Each batch is fsync'd before the acknowledgements of what it holds are sent: nothing
+    /// acknowledged is lost, even on power loss.
     #[default]
     Always,
-    /// Every `fsync_interval_ms`.
+    /// Batches are committed without fsync and acknowledged at once; a commit with fsync every
+    /// `fsync_interval_ms` makes them durable. A crash loses at most the last interval.
     Interval,
-    /// Left to the operating system.
+    /// Batches reach the operating system before their acknowledgements and are never fsync'd:
+    /// nothing acknowledged is lost when the process crashes; a machine crash may lose the store.
     Never,
 }
 
@@ -210,7 +213,8 @@ pub enum Fsync {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// Directory of the embedded store. Without it, state lives in memory only.
+    /// Directory of the embedded store (created when missing; it must be writable). Without it,
+    /// retained messages, persistent MQTT sessions and the node id live in memory only.
     pub path: Option<PathBuf>,
     /// `always` (default), `interval` or `never`.
     pub fsync: Fsync,

@@ -247,13 +247,63 @@ fn check_misc(config: &Config, out: &mut Vec<(String, String)>) {
             "must be an http:// or https:// URL of an OTLP/HTTP collector".into(),
         ));
     }
-    if config.storage.path.is_some() {
+    if let Some(path) = &config.storage.path
+        && let Some(problem) = storage_dir_problem(path)
+    {
+        out.push(("storage.path".into(), problem));
+    }
+    if config.storage.fsync == crate::Fsync::Interval && config.storage.fsync_interval_ms == 0 {
         out.push((
-            "storage.path".into(),
-            "durable storage is not available in this build yet; remove the key to run with \
-             state in memory"
-                .into(),
+            "storage.fsync_interval_ms".into(),
+            "must be at least 1 with fsync = \"interval\"".into(),
         ));
     }
     out.extend(config.cluster.problems());
+}
+
+/// Why `path` cannot be the store's directory: it must be a writable directory, or one that can be
+/// created (its nearest existing ancestor is a writable directory). Nothing is created here.
+fn storage_dir_problem(path: &Path) -> Option<String> {
+    if path.as_os_str().is_empty() {
+        return Some("must not be empty; remove the key to keep state in memory".into());
+    }
+    let mut dir = path;
+    loop {
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => break,
+            Ok(_) => {
+                return Some(format!(
+                    "{} is not a directory; storage.path names the directory of the store",
+                    dir.display()
+                ));
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                match dir.parent() {
+                    Some(parent) if !parent.as_os_str().is_empty() => dir = parent,
+                    _ => return None,
+                }
+            }
+            Err(e) => return Some(format!("cannot use {}: {e}", dir.display())),
+        }
+    }
+    let probe = dir.join(format!(".switchboard-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(e) => Some(format!(
+            "{} is not writable ({e}); the gateway keeps its store there",
+            dir.display()
+        )),
+    }
 }

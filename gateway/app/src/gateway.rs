@@ -61,6 +61,7 @@ pub struct Gateway {
     proxy: Option<switchboard_proxy::Proxy>,
     ipc: Option<IpcListeners>,
     mqtt: Option<MqttListeners>,
+    store: Option<Arc<switchboard_storage::Store>>,
 }
 
 /// The MQTT broker's bound listeners and the TLS listener's certificate.
@@ -142,12 +143,14 @@ impl Gateway {
     pub async fn bind(config: Config) -> Result<Gateway, RunError> {
         switchboard_config::validate(&config).map_err(RunError::Config)?;
         let registry = telemetry::new_registry()?;
-        let node_id = config
-            .cluster
-            .node_id
-            .clone()
-            .unwrap_or_else(|| format!("{:08x}", rand::random::<u32>()));
+        // The embedded store (`[storage] path`): retained messages are recovered here, MQTT
+        // sessions when the broker is built, both before any listener accepts.
+        let store = crate::storage::open(&config.storage, &registry)?;
+        let node_id = crate::storage::node_id(config.cluster.node_id.as_deref(), store.as_deref());
         let fabric = Fabric::new(config.fabric.clone(), node_id, &registry)?;
+        if let Some(s) = &store {
+            crate::storage::recover_retained(&fabric, s);
+        }
         // One user and ACL model for every protocol: password file, ACL file and JWT from `[auth]`
         // (switchboard-auth), reloaded on SIGHUP. A malformed file is a configuration error naming
         // its key, file and line.
@@ -239,6 +242,7 @@ impl Gateway {
             proxy,
             ipc,
             mqtt,
+            store,
         })
     }
 
@@ -290,6 +294,7 @@ impl Gateway {
             proxy,
             ipc,
             mqtt,
+            store,
         } = self;
         let services = Lifecycle::new();
         // The admin server outlives the drain so that probes see "not ready" while it happens.
@@ -314,6 +319,9 @@ impl Gateway {
                 component: "mqtt",
                 message: e.to_string(),
             })?;
+            if let Some(s) = &store {
+                crate::storage::recover_sessions(&broker, s);
+            }
             services.tracker.spawn(broker.serve(listeners.tcp, None));
             if let Some((listener, cert)) = listeners.tls {
                 let acceptor = tls::mqtt_acceptor(cert.clone(), config.mqtt.client_ca.as_deref())?;
@@ -498,6 +506,9 @@ impl Gateway {
             tracing::info!("all connections drained");
         }
         fabric.close();
+        if let Some(s) = store {
+            crate::storage::close(s).await;
+        }
         admin_life.stop.cancel();
         admin_life.tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(1), admin_life.tracker.wait()).await;

@@ -17,6 +17,7 @@
 //! - [`tls`]: rustls certificates, reloadable.
 //! - [`reload`]: SIGHUP handling.
 //! - [`shutdown`]: signals, readiness, the [`shutdown::Lifecycle`] every service takes part in.
+//! - [`storage`]: `[storage]`: the embedded store, recovery before serving, close at the end.
 //! - [`error`]: [`RunError`] and exit codes.
 
 pub mod admin;
@@ -27,6 +28,7 @@ pub mod gateway;
 pub mod reload;
 pub mod serve;
 pub mod shutdown;
+pub mod storage;
 pub mod telemetry;
 pub mod tls;
 
