@@ -496,6 +496,7 @@ impl Fabric {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(RequestError::Closed);
         }
+        let deadline = tokio::time::Instant::now() + timeout;
         let reply = self.new_reply_topic();
         let (tx, rx) = oneshot::channel();
         {
@@ -521,7 +522,8 @@ impl Fabric {
                 return Err(RequestError::NoResponders);
             }
         }
-        match tokio::time::timeout(timeout, rx).await {
+        // The whole request, asking other nodes included, takes at most `timeout`.
+        match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(reply)) => {
                 self.count_request("ok");
                 Ok(reply)
