@@ -14,7 +14,7 @@ For the default values and every helm/switchboard/ci/*.yaml, and for each Kubern
   - the rendered switchboard.toml parses as TOML with no floats and passes the real
     `switchboard check-config` (with the pod's environment, and dummy files where the Secrets
     would be mounted); the only errors tolerated are the documented "not available in this build
-    yet" ones for storage.path and cluster.nats_url when persistence/cluster are switched on.
+    yet" one for cluster.nats_url when cluster is switched on (storage.path must pass).
 Then, once: the checksum annotation changes with the config and only with it, a null value drops
 its key, bad values are refused (schema and template guards), and the schema's config sections
 are exactly the gateway's (`switchboard print-config`).
@@ -39,9 +39,20 @@ import yaml
 FILE_KEYS = {"tls_cert", "tls_key", "cert", "key", "client_ca", "password_file", "acl_file",
              "public_key_file"}
 NOT_YET = {
-    "storage.path": "durable storage is not available in this build yet",
     "cluster.nats_url": "clustering over NATS is not available in this build yet",
 }
+
+# An RSA public key (of a key pair nobody kept) for the JWT key file check-config parses.
+PLACEHOLDER_RSA_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAzLorKyJ/WwQe2gHXVwOz
+MdHZnd/pBU7712I5GdY5TucvX9RLnql1iXarWIMCB3i7b5gggx3BYXzVyOavj4h+
+8FLWN+uCvfpBjqw1PkQi32YGV7k047tTkyuNV01JI0f4SOUR7V23VhTNRdLUqo/B
++2NOb5UexNljlqxE02eP8X8BSy9e3wYm0JJFp+FQSb6eaDaz6/Qew5zByWkZ+rvv
+SYwTRguq56adwlxXamXlNJz+0ozZeB9/hOZB7AMs1Gr3HdTG80O27w5mZA1Sk4lZ
+4DBblQAbuYgda3a1Qkl53cy2ORRspB6S2z25fMRvFjM3WfUc1xFMCDXRkfAlX6aG
+gQIDAQAB
+-----END PUBLIC KEY-----
+"""
 
 failures: list[str] = []
 
@@ -179,12 +190,22 @@ def check_config(case: str, toml_text: str, container: dict, work: Path, enabled
     root = work / f"fsroot-{re.sub(r'[^a-z0-9]+', '-', case)}"
     cfg = tomllib.loads(toml_text)
     text = toml_text
-    for _key, path in config_files(cfg):
+    for key, path in config_files(cfg):
         if not path.startswith("/"):
             continue
         dummy = root / path.lstrip("/")
         dummy.parent.mkdir(parents=True, exist_ok=True)
-        dummy.write_text("placeholder for a file mounted from a Secret\n")
+        # The auth files are parsed by check-config: give them valid placeholder content.
+        if key.endswith("password_file"):
+            dummy.unlink(missing_ok=True)
+            subprocess.run([os.environ["SWITCHBOARD_BIN"], "passwd", "-c", "-b", str(dummy),
+                            "placeholder", "placeholder"], check=True, capture_output=True)
+        elif key.endswith("public_key_file"):
+            dummy.write_text(PLACEHOLDER_RSA_PUBLIC_KEY)
+        elif key.endswith("acl_file"):
+            dummy.write_text("# placeholder for a file mounted from a Secret\ntopic read #\n")
+        else:
+            dummy.write_text("placeholder for a file mounted from a Secret\n")
         text = text.replace(json.dumps(path), json.dumps(str(dummy)))
     conf = root / "switchboard.toml"
     conf.parent.mkdir(parents=True, exist_ok=True)
@@ -423,7 +444,7 @@ def notes(helm: Helm, work: Path, kube: str) -> None:
          ["WARNING"]),
         ([], ["replicaCount=2"], ["WARNING: more than one replica without clustering"], []),
         ([str(Path(helm.chart, "ci", "all-features-values.yaml"))], [],
-         ["MQTT over TLS", "IPC bus", "https://rt.example.com/", "WARNING: persistence.enabled",
+         ["MQTT over TLS", "IPC bus", "https://rt.example.com/", "Durable storage:",
           "WARNING: cluster.enabled"], ["no client can log in", "more than one replica"]),
     ]
     for values, sets, present, absent in cases:
