@@ -13,10 +13,12 @@
 //! # Layout
 //! - [`TestGateway`] / [`GatewayBuilder`] (this file): a gateway on ephemeral ports with a config
 //!   built in code, its addresses, and a shutdown handle.
+//! - [`agent`]: interactive client scripts of other ecosystems, driven step by step.
 //! - [`http`]: a minimal HTTP client for tests.
 //! - [`interop`]: running Node and Python client scripts and reading their JSON output.
 //! - [`wait`]: waiting for a condition without fixed sleeps.
 
+pub mod agent;
 pub mod http;
 pub mod interop;
 pub mod wait;
@@ -130,6 +132,23 @@ impl TestGateway {
     /// `http://<admin>` + `path`.
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addresses.admin)
+    }
+
+    /// Waits until some subscriber of the fabric (any protocol) matches `topic`.
+    pub async fn subscribed(&self, topic: &str) {
+        let topic = switchboard_fabric::Topic::new(topic)
+            .unwrap_or_else(|e| panic!("bad test topic {topic}: {e}"));
+        wait::until(&format!("a subscriber on {topic}"), || {
+            self.fabric.has_subscribers(&topic)
+        })
+        .await;
+    }
+
+    /// The Prometheus text of the admin `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let (status, body) = http::get(&self.admin_url("/metrics")).await;
+        assert_eq!(status, 200, "GET /metrics");
+        body
     }
 
     /// Starts shutdown without waiting for it.

@@ -556,5 +556,6 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
-    Gateway::bind(config).await?.serve(shutdown).await
+    // Boxed: the serving future holds every service's state, too large to keep on the stack.
+    Box::pin(Gateway::bind(config).await?.serve(shutdown)).await
 }
