@@ -304,6 +304,12 @@ impl Gateway {
         let mut endpoints = FrontEndpoints::default();
         let mut mounts = Vec::new();
 
+        // Scale-out over NATS, before the protocols: their Engine.IO routers forward requests of
+        // sessions owned by other nodes.
+        let cluster =
+            crate::cluster::start(&config, &fabric, &registry, &readiness, &admin_life.tracker)
+                .await?;
+
         // The MQTT broker: TCP and TLS listeners, MQTT over WebSocket on the front, $SYS/broker.
         let mut mqtt_cert = None;
         if let Some(listeners) = mqtt {
@@ -361,7 +367,10 @@ impl Gateway {
                 message: e.to_string(),
             })?;
             eio_metrics = Some(eio.engine.metrics().clone());
-            mounts.push(eio.router);
+            mounts.push(match &cluster {
+                Some(c) => c.forwarding(eio.router, crate::cluster::owner_of),
+                None => eio.router,
+            });
             endpoints.paths.extend(eio.paths);
         }
         // The live dashboard: embedded page and assets, talking through the Engine.IO client.
@@ -393,7 +402,10 @@ impl Gateway {
                 component: "socketio",
                 message: e.to_string(),
             })?;
-            mounts.push(sio.router);
+            mounts.push(match &cluster {
+                Some(c) => c.forwarding(sio.router, crate::cluster::owner_of),
+                None => sio.router,
+            });
             endpoints.paths.extend(sio.paths);
         }
         if proxy.is_some() {
@@ -410,10 +422,19 @@ impl Gateway {
             None => None,
         };
         let http_metrics = fabric.metrics().protocol("http");
+        let front_router = front::router(mounts, endpoints.clone(), proxy.clone());
+        if let Some(c) = &cluster {
+            c.serve_forwarded(front_router.clone())
+                .await
+                .map_err(|e| RunError::Component {
+                    component: "cluster",
+                    message: e.to_string(),
+                })?;
+        }
         let front = HttpServer {
             name: "front",
             listener: http,
-            router: front::router(mounts, endpoints.clone(), proxy.clone()),
+            router: front_router,
             tls,
             max_connections: config.http.max_connections,
             metrics: http_metrics.clone(),
@@ -505,6 +526,7 @@ impl Gateway {
         } else {
             tracing::info!("all connections drained");
         }
+        crate::cluster::stop(cluster).await;
         fabric.close();
         if let Some(s) = store {
             crate::storage::close(s).await;

@@ -7,6 +7,7 @@
 //! # Layout
 //! - [`cli`]: command line (`switchboard`, `check-config`, `print-config`, `passwd`) and exit
 //!   codes.
+//! - [`cluster`]: the optional NATS link (`[cluster]`): start, Engine.IO forwarding, stop.
 //! - [`gateway`]: the composition root: [`Gateway::bind`] validates and binds everything,
 //!   [`Gateway::serve`] runs and shuts down; [`run`] does both.
 //! - [`serve`]: the HTTP accept loop (limits, TLS, HTTP/1.1 + HTTP/2, upgrades, graceful close).
@@ -22,6 +23,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod cluster;
 pub mod error;
 pub mod front;
 pub mod gateway;
