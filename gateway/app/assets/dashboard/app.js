@@ -259,7 +259,10 @@ function renderSys() {
   sysFrame = 0;
   const s = sysSwitchboard;
   if (s.has("version")) $("version").textContent = "v" + s.get("version");
-  const conns = [...s.entries()].filter(([k]) => k.startsWith("connections/") && k !== "connections/total");
+  // The admin endpoint's own connections are not clients: left out (the total has them).
+  const conns = [...s.entries()].filter(
+    ([k]) => k.startsWith("connections/") && k !== "connections/total" && k !== "connections/admin",
+  );
   if (conns.length > 0) {
     const box = $("connections");
     box.replaceChildren();
