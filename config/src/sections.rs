@@ -333,11 +333,17 @@ fn is_token(s: &str, max: usize) -> bool {
 }
 
 impl ClusterConfig {
+    /// The NATS URLs when clustering is on (`nats_url` set and not blank; a blank value, as an
+    /// empty environment variable gives, leaves it off).
+    pub fn nats_url(&self) -> Option<&str> {
+        self.nats_url.as_deref().filter(|u| !u.trim().is_empty())
+    }
+
     /// Problems of this section, as `(key, what to change)`.
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut bad = |key: &str, what: &str| out.push((format!("cluster.{key}"), what.to_owned()));
-        if let Some(url) = &self.nats_url {
+        if let Some(url) = self.nats_url() {
             let ok = url.split(',').all(|u| {
                 let u = u.trim();
                 let rest = ["nats://", "tls://"]

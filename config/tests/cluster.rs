@@ -31,6 +31,14 @@ fn a_cluster_with_a_nats_url_and_node_id_is_accepted() {
 }
 
 #[test]
+fn a_blank_nats_url_leaves_clustering_off() {
+    let mut c = Config::default();
+    c.cluster.nats_url = Some(" ".into());
+    assert_eq!(c.cluster.nats_url(), None);
+    assert_eq!(validate(&c).map_err(|e| e.len()), Ok(()));
+}
+
+#[test]
 fn bad_cluster_settings_are_named() {
     let mut c = Config::default();
     c.cluster = ClusterConfig {

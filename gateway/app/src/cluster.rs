@@ -23,7 +23,7 @@ pub async fn start(
     readiness: &Readiness,
     tracker: &TaskTracker,
 ) -> Result<Option<Cluster>, RunError> {
-    if config.cluster.nats_url.is_none() {
+    if config.cluster.nats_url().is_none() {
         return Ok(None);
     }
     let tag = (config.engineio.enabled || config.socketio.enabled)
@@ -36,7 +36,7 @@ pub async fn start(
         })?;
     tracing::info!(
         node = %fabric.node_id(),
-        url = config.cluster.nats_url.as_deref().unwrap_or(""),
+        url = config.cluster.nats_url().unwrap_or(""),
         "cluster: node joined over NATS"
     );
     let mut problems = cluster.problems();

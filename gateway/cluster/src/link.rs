@@ -102,9 +102,9 @@ impl Cluster {
         registry: &prometheus::Registry,
     ) -> Result<Cluster, ClusterError> {
         let url = config
-            .nats_url
-            .clone()
-            .ok_or(ClusterError::Config("cluster.nats_url is not set"))?;
+            .nats_url()
+            .ok_or(ClusterError::Config("cluster.nats_url is not set"))?
+            .to_owned();
         let metrics = Metrics::register(registry)?;
         let node: Arc<str> = fabric.node_id().clone();
         let (state_tx, _) = watch::channel(LinkState::Down);
@@ -737,6 +737,9 @@ async fn interest(s: Arc<Shared>) {
                 _ => {}
             }
         }
+        // Once NATS answered a ping, the subscriptions above are registered on the server: only
+        // then does the gauge count them (tests and operators can rely on it).
+        let _ = tokio::time::timeout(FLUSH_TIMEOUT, s.client.flush()).await;
         s.metrics.subscriptions.set(subjects.len() as i64);
     }
     for (_, (_, task)) in subjects {
