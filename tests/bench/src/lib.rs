@@ -15,6 +15,7 @@
 //! - [`stats`]: measurement window, counters and hdrhistogram latencies ([`stats::Recorder`]).
 //! - [`net`]: TCP, a minimal WebSocket client and HTTP/1.1 client.
 //! - [`mqtt`], [`eio`], [`sio`], [`ipc`], [`http`], [`cross`]: the generators per protocol.
+//! - [`cluster`]: scale-out rigs (nats-server and 1 to 3 replicas) and their MQTT routes.
 //! - [`relay`]: the zero-work relay used to measure the generator itself.
 //! - [`procs`]: starting pinned processes, RSS and CPU from `/proc`, stopping by pid.
 //! - [`peers`]: switchboard and every peer server: configs, ports, readiness.
@@ -25,6 +26,7 @@
 //! - [`error`]: the error type, [`BenchError`].
 
 pub mod clock;
+pub mod cluster;
 pub mod cross;
 pub mod discover;
 pub mod eio;

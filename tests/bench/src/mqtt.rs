@@ -437,6 +437,60 @@ pub async fn run(t: &MqttTarget, plan: &MqttPlan, timing: Timing) -> Result<RunS
     Ok(rec.summary())
 }
 
+/// One route of a split load: publishers on `publish_to`, subscribers on `subscribe_at`, one topic.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The broker the publishers connect to.
+    pub publish_to: MqttTarget,
+    /// The broker the subscribers connect to (another cluster node for cross-node traffic).
+    pub subscribe_at: MqttTarget,
+    /// The topic of this route.
+    pub topic: String,
+}
+
+/// Runs `plan` on every route at once (the plan's rate is per route) and returns what all
+/// subscribers received inside the window. `settle` runs after the subscriptions are made and
+/// before anything is published (a cluster waits for them to reach the other nodes).
+pub async fn run_routes(
+    routes: &[Route],
+    plan: &MqttPlan,
+    timing: Timing,
+    settle: impl std::future::Future<Output = Result<()>>,
+) -> Result<RunStats> {
+    let tag = std::process::id();
+    let mut subs = Vec::new();
+    let mut pubs = Vec::new();
+    for (r, route) in routes.iter().enumerate() {
+        for i in 0..plan.subscribers {
+            let mut c = Conn::open(&route.subscribe_at, &format!("bs-{tag}-{r}-{i}"), 600).await?;
+            c.subscribe(&route.topic, plan.qos).await?;
+            subs.push(c);
+        }
+        for i in 0..plan.publishers {
+            let c = Conn::open(&route.publish_to, &format!("bp-{tag}-{r}-{i}"), 600).await?;
+            pubs.push((c, route.topic.clone()));
+        }
+    }
+    settle.await?;
+    let rec = Recorder::new(timing.start());
+    let mut set = JoinSet::new();
+    for c in subs {
+        set.spawn_local(subscriber(c, rec.clone()));
+    }
+    let per_pub_rate = plan.rate.map(|r| r / plan.publishers.max(1) as f64);
+    for (c, topic) in pubs {
+        set.spawn_local(publisher(c, topic, plan.clone(), per_pub_rate, rec.clone()));
+    }
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(proto_err(format!("generator task failed: {e}"))),
+        }
+    }
+    Ok(rec.summary())
+}
+
 /// Opens `n` idle connections (keep-alive 600 s) and keeps them open until the returned
 /// value is dropped.
 pub async fn open_idle(t: &MqttTarget, n: usize) -> Result<Vec<Conn>> {

@@ -39,7 +39,7 @@ impl Env {
         self.out.join("run")
     }
 
-    fn write(&self, name: &str, text: &str) -> Result<PathBuf> {
+    pub(crate) fn write(&self, name: &str, text: &str) -> Result<PathBuf> {
         let dir = self.run_dir();
         std::fs::create_dir_all(&dir).context(|| format!("create {}", dir.display()))?;
         let p = dir.join(name);

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::cluster::Placement;
 use crate::eio::EioPlan;
 use crate::http::HttpPlan;
 use crate::ipc::IpcPlan;
@@ -117,6 +118,18 @@ pub enum Load {
     HttpAdded {
         /// Connections.
         connections: usize,
+    },
+    /// MQTT across a cluster of replicas joined over a nats-server started for each run (the
+    /// side's own server is not used).
+    Cluster {
+        /// Replicas.
+        replicas: usize,
+        /// Where publishers and subscribers sit.
+        placement: crate::cluster::Placement,
+        /// The shape (its rate is per route).
+        plan: MqttPlan,
+        /// The figure.
+        metric: Metric,
     },
     /// MQTT → Engine.IO browsers (control mode).
     CrossMqttEio {
@@ -241,6 +254,41 @@ pub fn sb_eio_broadcast() -> ServerKind {
     ])
 }
 
+/// A scale-out scenario (issue 10): its own nats-server and replicas for each run.
+#[allow(clippy::too_many_arguments)]
+fn cluster(
+    id: &'static str,
+    title: &'static str,
+    replicas: usize,
+    placement: Placement,
+    plan: MqttPlan,
+    metric: Metric,
+    target: &'static str,
+) -> Scenario {
+    let (unit, better) = match metric {
+        Metric::Rate => ("deliveries/s", Better::Higher),
+        Metric::P50 => ("µs p50", Better::Lower),
+        Metric::P99 => ("µs p99", Better::Lower),
+    };
+    Scenario {
+        id,
+        title,
+        issue: 10,
+        unit,
+        better,
+        need: Need::Mqtt,
+        sides: vec![sb()],
+        load: Load::Cluster {
+            replicas,
+            placement,
+            plan,
+            metric,
+        },
+        target,
+        ceiling_of: None,
+    }
+}
+
 fn mqtt(qos: u8, publishers: usize, subscribers: usize, rate: Option<f64>) -> MqttPlan {
     MqttPlan {
         qos,
@@ -294,18 +342,6 @@ pub fn all() -> Vec<Scenario> {
         need: Need::Ipc,
         sides: ipc(),
         load: Load::Ipc { plan, metric },
-        target,
-        ceiling_of: None,
-    };
-    let pending = |id, title, issue, reason, target| Scenario {
-        id,
-        title,
-        issue,
-        unit: "-",
-        better: Better::Higher,
-        need: Need::Nothing,
-        sides: vec![],
-        load: Load::Pending(reason),
         target,
         ceiling_of: None,
     };
@@ -781,18 +817,85 @@ pub fn all() -> Vec<Scenario> {
             target: "(no target)",
             ceiling_of: None,
         },
-        pending(
-            "cluster.cross_node",
-            "Cross-node throughput and added p50/p99 over NATS",
-            10,
-            "waiting for NATS clustering (issue 10)",
-            "report vs single node",
+        cluster(
+            "cluster.same_node",
+            "Clustered gateway, publisher and subscriber on one replica (MQTT QoS 0, 64 B)",
+            2,
+            Placement::SameNode,
+            mqtt(0, 1, 1, None),
+            Metric::Rate,
+            "report (the single-node baseline)",
         ),
-        pending(
-            "cluster.scale_1to3",
-            "Total throughput with 1, 2 and 3 replicas",
-            10,
-            "waiting for NATS clustering (issue 10)",
+        cluster(
+            "cluster.cross_node",
+            "Cross-node: publisher on replica 1, subscriber on replica 2, over NATS",
+            2,
+            Placement::CrossNode,
+            mqtt(0, 1, 1, None),
+            Metric::Rate,
+            "report vs cluster.same_node",
+        ),
+        cluster(
+            "cluster.same_node.p50",
+            "Same replica, paced 2 000 msg/s, p50",
+            2,
+            Placement::SameNode,
+            mqtt(0, 1, 1, Some(2000.0)),
+            Metric::P50,
+            "report",
+        ),
+        cluster(
+            "cluster.cross_node.p50",
+            "Cross-node, paced 2 000 msg/s, p50 (added latency: minus cluster.same_node.p50)",
+            2,
+            Placement::CrossNode,
+            mqtt(0, 1, 1, Some(2000.0)),
+            Metric::P50,
+            "report vs same node",
+        ),
+        cluster(
+            "cluster.same_node.p99",
+            "Same replica, paced 2 000 msg/s, p99",
+            2,
+            Placement::SameNode,
+            mqtt(0, 1, 1, Some(2000.0)),
+            Metric::P99,
+            "report",
+        ),
+        cluster(
+            "cluster.cross_node.p99",
+            "Cross-node, paced 2 000 msg/s, p99 (added latency: minus cluster.same_node.p99)",
+            2,
+            Placement::CrossNode,
+            mqtt(0, 1, 1, Some(2000.0)),
+            Metric::P99,
+            "report vs same node",
+        ),
+        cluster(
+            "cluster.scale1",
+            "1 replica: 1 route publisher → subscriber, total deliveries/s",
+            1,
+            Placement::Spread,
+            mqtt(0, 1, 1, None),
+            Metric::Rate,
+            "report",
+        ),
+        cluster(
+            "cluster.scale2",
+            "2 replicas: 2 routes, each replica publishing to the next one's subscriber",
+            2,
+            Placement::Spread,
+            mqtt(0, 1, 1, None),
+            Metric::Rate,
+            "report vs cluster.scale1",
+        ),
+        cluster(
+            "cluster.scale3",
+            "3 replicas: 3 routes, each replica publishing to the next one's subscriber",
+            3,
+            Placement::Spread,
+            mqtt(0, 1, 1, None),
+            Metric::Rate,
             "report, project to 10",
         ),
     ]

@@ -669,6 +669,15 @@ pub async fn measure(
                 Metric::Rate,
             )
         }
+        Load::Cluster {
+            replicas,
+            placement,
+            plan,
+            metric,
+        } => simple(
+            crate::cluster::run(env, *replicas, *placement, plan, window(profile)).await?,
+            *metric,
+        ),
         Load::Pending(why) => Err(BenchError::Protocol((*why).to_owned())),
     }
 }
