@@ -27,6 +27,11 @@ pub struct HttpConfig {
     pub redirect_listen: Option<SocketAddr>,
     /// Most simultaneous connections on the front. Default 50 000.
     pub max_connections: usize,
+    /// How long a client may take to send a request's headers, in milliseconds (counted from
+    /// the connection's start for its first request, then for each request's head); a client
+    /// that takes longer is disconnected. Applies to the front, the redirect listener and the
+    /// admin server. Default 10 000.
+    pub header_read_timeout_ms: u64,
     /// Also serve the admin API under `/api/` on the front. Default false.
     pub api: bool,
     /// Path of the live dashboard page (topics, message log, publish form, `$SYS` statistics),
@@ -44,6 +49,7 @@ impl Default for HttpConfig {
             tls_key: None,
             redirect_listen: None,
             max_connections: 50_000,
+            header_read_timeout_ms: 10_000,
             api: false,
             dashboard: "/dashboard".to_owned(),
         }

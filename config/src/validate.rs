@@ -233,6 +233,12 @@ fn check_misc(config: &Config, out: &mut Vec<(String, String)>) {
     if config.http.max_connections == 0 {
         out.push(("http.max_connections".into(), "must be at least 1".into()));
     }
+    if config.http.header_read_timeout_ms == 0 {
+        out.push((
+            "http.header_read_timeout_ms".into(),
+            "must be at least 1".into(),
+        ));
+    }
     if config.telemetry.log_level.trim().is_empty() {
         out.push((
             "telemetry.log_level".into(),

@@ -437,6 +437,7 @@ impl Gateway {
             router: front_router,
             tls,
             max_connections: config.http.max_connections,
+            header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms),
             metrics: http_metrics.clone(),
         };
         services.tracker.spawn(front.run(services.clone()));
@@ -447,6 +448,7 @@ impl Gateway {
                 router: front::redirect::router(addresses.http.port()),
                 tls: None,
                 max_connections: config.http.max_connections,
+                header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms),
                 metrics: http_metrics.clone(),
             };
             services.tracker.spawn(server.run(services.clone()));
@@ -457,6 +459,7 @@ impl Gateway {
             router: admin::router(registry.clone(), readiness.clone()),
             tls: None,
             max_connections: 1024,
+            header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms),
             metrics: fabric.metrics().protocol("admin"),
         };
         admin_life

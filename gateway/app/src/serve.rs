@@ -6,11 +6,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use switchboard_fabric::ProtocolMetrics;
@@ -37,6 +38,9 @@ pub struct HttpServer {
     pub tls: Option<TlsAcceptor>,
     /// Most simultaneous connections.
     pub max_connections: usize,
+    /// How long a client may take to send a request's headers (`http.header_read_timeout_ms`):
+    /// the first request's from the connection's start, each later one's from its first byte.
+    pub header_read_timeout: Duration,
     /// Connection metrics.
     pub metrics: ProtocolMetrics,
 }
@@ -56,7 +60,14 @@ impl HttpServer {
     /// `lifecycle.tracker`. On stop, open connections finish their current request and close.
     pub async fn run(self, lifecycle: Lifecycle) {
         let limit = Arc::new(Semaphore::new(self.max_connections));
-        let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // Slow clients (slowloris): a request head that trickles in is cut after the timeout.
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let builder = Arc::new(builder);
         loop {
             let accepted = tokio::select! {
                 _ = lifecycle.stop.cancelled() => break,
@@ -85,6 +96,7 @@ impl HttpServer {
                 metrics: self.metrics.clone(),
                 stop: lifecycle.stop.clone(),
                 peer,
+                header_read_timeout: self.header_read_timeout,
             };
             let span = tracing::debug_span!("http_conn", server = self.name, %peer);
             lifecycle.tracker.spawn(
@@ -106,6 +118,7 @@ struct Connection {
     metrics: ProtocolMetrics,
     stop: tokio_util::sync::CancellationToken,
     peer: SocketAddr,
+    header_read_timeout: Duration,
 }
 
 impl Connection {
@@ -134,10 +147,13 @@ impl Connection {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let peer = self.peer;
+        let started = Arc::new(AtomicBool::new(false));
+        let seen = started.clone();
         let svc =
             self.router
                 .clone()
                 .map_request(move |req: http::Request<hyper::body::Incoming>| {
+                    seen.store(true, Ordering::Relaxed);
                     let mut req = req.map(axum::body::Body::new);
                     req.extensions_mut().insert(ConnectInfo(peer));
                     req
@@ -146,14 +162,34 @@ impl Connection {
             .builder
             .serve_connection_with_upgrades(io, TowerToHyperService::new(svc));
         tokio::pin!(conn);
-        let result = tokio::select! {
-            r = conn.as_mut() => r,
-            _ = self.stop.cancelled() => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
+        // The first request must arrive in time whatever the client sends meanwhile (a trickled
+        // HTTP/2 preface, or bytes before the protocol is known, are not under hyper's timeout).
+        let first = tokio::time::sleep(self.header_read_timeout);
+        tokio::pin!(first);
+        let mut watching = true;
+        let result = loop {
+            tokio::select! {
+                r = conn.as_mut() => break r,
+                _ = self.stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    break conn.await;
+                }
+                _ = &mut first, if watching => {
+                    watching = false;
+                    if !started.load(Ordering::Relaxed) {
+                        self.metrics.disconnected("header_read_timeout");
+                        tracing::debug!("no request within the header timeout");
+                        return;
+                    }
+                }
             }
         };
         if let Err(e) = result {
+            if e.downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_timeout)
+            {
+                self.metrics.disconnected("header_read_timeout");
+            }
             tracing::debug!(error = %e, "HTTP connection ended with an error");
         }
     }
