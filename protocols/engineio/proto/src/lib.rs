@@ -34,6 +34,8 @@
 //!   of one packet (`<type digit><data>`, binary as `b<base64>` / `b4<base64>`).
 //! - [`ws`]: WebSocket framing, one packet per message ([`Frame`],
 //!   [`encode_frame`], [`decode_frame`]).
+//! - [`websocket`]: the WebSocket protocol under it (RFC 6455 frames, the
+//!   opening handshake's accept key) and permessage-deflate (RFC 7692).
 //! - [`payload`]: HTTP long-polling bodies: v4 `0x1e`-separated, v3
 //!   length-prefixed text and binary (XHR2) forms; size limit
 //!   ([`decode_payload`], [`encode_payload`], [`PayloadFormat`]).
@@ -58,6 +60,7 @@ pub mod query;
 pub mod reason;
 pub mod sid;
 mod str;
+pub mod websocket;
 pub mod ws;
 
 pub use crate::error::{Error, check_size};
