@@ -1,7 +1,10 @@
 //! The command line: `switchboard [run]`, `switchboard check-config`, `switchboard print-config`,
-//! and `switchboard passwd` (password files, like `mosquitto_passwd`).
+//! `switchboard passwd` (password files, like `mosquitto_passwd`), and the clients
+//! `switchboard pub` / `switchboard sub` (crate `switchboard-cli`, like `mosquitto_pub` /
+//! `mosquitto_sub`).
 //!
-//! Exit codes: 0 success, 1 runtime failure (e.g. a port in use), 64 invalid configuration or usage.
+//! Exit codes: 0 success, 1 runtime failure (e.g. a port in use), 64 invalid configuration or usage
+//! (`pub`/`sub` add 2-5, see `switchboard sub --help`).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -23,7 +26,11 @@ use crate::error::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
     about,
     long_about,
     after_help = "Password files: `switchboard passwd [-c | -D] [-b] [-I N] [-H HASH] FILE USER \
-                  [PASSWORD]` works like mosquitto_passwd (see `switchboard passwd --help`)."
+                  [PASSWORD]` works like mosquitto_passwd (see `switchboard passwd --help`).\n\
+                  Clients: `switchboard pub` / `switchboard sub` publish and subscribe over MQTT, \
+                  Engine.IO or the IPC bus like mosquitto_pub / mosquitto_sub (see \
+                  `switchboard pub --help`); they take their own options, so the global -c and \
+                  -s do not apply to them."
 )]
 pub struct Cli {
     /// TOML configuration file. Every key can also be set with SWITCHBOARD_<SECTION>__<KEY>.
@@ -50,6 +57,20 @@ pub enum Command {
     /// Print the effective configuration (defaults, file, environment and overrides merged) as
     /// TOML, secrets redacted.
     PrintConfig,
+    /// Publish messages over MQTT, Engine.IO or the IPC bus (see `switchboard pub --help`).
+    #[command(disable_help_flag = true)]
+    Pub {
+        /// The options of `switchboard pub`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Subscribe and print messages (see `switchboard sub --help`).
+    #[command(disable_help_flag = true)]
+    Sub {
+        /// The options of `switchboard sub`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
 }
 
 impl Cli {
@@ -98,6 +119,14 @@ pub fn main() -> ExitCode {
         // Its own parser: mosquitto_passwd's `-c` would clash with the global `-c/--config`.
         return passwd_main(args.into_iter().skip(1));
     }
+    // The clients have their own parsers too: mosquitto_pub's `-s` (stdin) and `-h` (host)
+    // would clash with the global `-s/--set` and with `-h` for help.
+    if args.get(1).is_some_and(|a| a == "pub") {
+        return switchboard_cli::pub_main(args.into_iter().skip(1));
+    }
+    if args.get(1).is_some_and(|a| a == "sub") {
+        return switchboard_cli::sub_main(args.into_iter().skip(1));
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -105,6 +134,27 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
         }
     };
+    if let Some(Command::Pub { args } | Command::Sub { args }) = &cli.command {
+        // Reached only with global options before the subcommand (`switchboard -c f pub`).
+        if cli.config.is_some() || !cli.set.is_empty() {
+            eprintln!(
+                "switchboard: pub and sub are clients and read no gateway configuration: \
+                 drop -c/--config and -s/--set"
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+        let name = if matches!(cli.command, Some(Command::Pub { .. })) {
+            "pub"
+        } else {
+            "sub"
+        };
+        let args = std::iter::once(OsString::from(name)).chain(args.iter().cloned());
+        return if name == "pub" {
+            switchboard_cli::pub_main(args)
+        } else {
+            switchboard_cli::sub_main(args)
+        };
+    }
     let config = match load(&cli) {
         Ok(c) => c,
         Err(code) => return code,
@@ -127,6 +177,8 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_OK)
         }
         Command::Run => run(config),
+        // Dispatched above, before the configuration is loaded.
+        Command::Pub { .. } | Command::Sub { .. } => ExitCode::from(EXIT_USAGE),
     }
 }
 

@@ -108,8 +108,8 @@ pub struct ConnectArgs {
         help_heading = "Connection"
     )]
     pub password: Option<String>,
-    /// MQTT client id, or the IPC peer name. Default switchboard-pub-<random> /
-    /// switchboard-sub-<random>.
+    /// MQTT client id, or the IPC peer name (the ACL user of a trusted local IPC client).
+    /// Default switchboard-pub-<random> / switchboard-sub-<random>.
     #[arg(
         short = 'i',
         long = "id",
@@ -457,8 +457,9 @@ impl ConnectArgs {
 const PUB_AFTER_HELP: &str = "Protocols:
   mqtt[s]://, ws[s]://  every option; user properties and content type need MQTT 5 (the default)
   eio[s]://             -q 0|1, -r; a denied topic is reported (err forbidden)
-  ipc://, ipc+unix://   no -q, -r, credentials or properties (the IPC bus has none); a channel
-                        is a literal name; a denied channel cannot be reported (no acks)
+  ipc://, ipc+unix://   no -q, -r, credentials or properties (the IPC bus has none); -i is the
+                        peer name, which the gateway takes as the user of a trusted local client;
+                        a channel is a literal name; a denied channel cannot be reported (no acks)
 
 Payload kinds (--kind auto): JSON with --content-type application/json, text when the payload
 is UTF-8, bytes otherwise. MQTT 5 sends text with Payload Format Indicator 1; Engine.IO sends

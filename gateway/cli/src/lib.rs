@@ -57,8 +57,32 @@ pub use crate::error::CliError;
 pub use crate::link::Link;
 pub use crate::message::{Kind, Outgoing, Received};
 pub use crate::publish::{PubSummary, publish};
-pub use crate::subscribe::{SubEnd, SubSummary, subscribe};
+pub use crate::subscribe::{SubEnd, SubSummary, subscribe, subscribe_with};
 pub use crate::url::{Endpoint, Protocol, Scheme};
+
+/// Parses and checks a `pub` command line (`args[0]` is the command name); clap's complaints
+/// become [`CliError::Usage`].
+pub fn pub_settings<I, T>(args: I) -> Result<PubSettings, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    PubArgs::try_parse_from(args)
+        .map_err(|e| CliError::Usage(e.to_string()))?
+        .resolve()
+}
+
+/// Parses and checks a `sub` command line (`args[0]` is the command name); clap's complaints
+/// become [`CliError::Usage`].
+pub fn sub_settings<I, T>(args: I) -> Result<SubSettings, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    SubArgs::try_parse_from(args)
+        .map_err(|e| CliError::Usage(e.to_string()))?
+        .resolve()
+}
 
 fn parse<P: Parser>(args: impl IntoIterator<Item = OsString>) -> Result<P, ExitCode> {
     P::try_parse_from(args).map_err(|e| {

@@ -113,6 +113,23 @@ pub async fn subscribe(
     out: &mut (dyn Write + Send),
     stop: impl Future<Output = ()>,
 ) -> Result<SubSummary, CliError> {
+    subscribe_with(s, out, stop, None).await
+}
+
+/// [`subscribe`], also counting in `subscribed` each time every subscription is in place (the
+/// first connection, then each reconnection): a way for an embedding program or a test to know
+/// when messages will be seen.
+pub async fn subscribe_with(
+    s: &SubSettings,
+    out: &mut (dyn Write + Send),
+    stop: impl Future<Output = ()>,
+    subscribed: Option<&tokio::sync::watch::Sender<u64>>,
+) -> Result<SubSummary, CliError> {
+    let notify = || {
+        if let Some(w) = subscribed {
+            w.send_modify(|n| *n += 1);
+        }
+    };
     let printer = Printer::new(&s.output, !s.no_eol).map_err(CliError::Usage)?;
     let deadline = s.timeout.map(|t| Instant::now() + t);
     let mut summary = SubSummary {
@@ -125,6 +142,7 @@ pub async fn subscribe(
         r = until(deadline, s.timeout, open(s)) => r?,
         () = &mut stop => return Ok(summary),
     };
+    notify();
     if s.exit_after_subscribe {
         summary.end = SubEnd::Subscribed;
         let _ = link.close(s.connect.connect_timeout).await;
@@ -154,6 +172,7 @@ pub async fn subscribe(
                     () = &mut stop => return Ok(summary),
                 };
                 summary.reconnections += 1;
+                notify();
                 continue;
             }
         };

@@ -72,6 +72,16 @@ impl ServerFrame {
     }
 }
 
+/// The messages of engine.io's error codes 0, 1, 2, 3 and 5 (code 4, `Forbidden`, and custom
+/// refusal messages mean the request was refused).
+const ENGINE_IO_ERRORS: [&str; 5] = [
+    "Transport unknown",
+    "Session ID unknown",
+    "Bad handshake method",
+    "Bad request",
+    "Unsupported protocol version",
+];
+
 /// What an `err` frame means for the command.
 fn op_error(action: &'static str, topic: &str, frame: &ServerFrame, target: &str) -> CliError {
     let code = frame.code.as_deref().unwrap_or("unknown");
@@ -123,7 +133,13 @@ fn handshake_error(c: &Connect, e: WsError) -> CliError {
                 .map(|b| String::from_utf8_lossy(b).trim().to_owned())
                 .unwrap_or_default();
             let reason = format!("HTTP {status} {body}").trim_end().to_owned();
-            if status == http::StatusCode::UNAUTHORIZED || status == http::StatusCode::FORBIDDEN {
+            // engine.io answers a refused WebSocket upgrade with 400 and the refusal's message
+            // (`Forbidden`, or the gateway's reason); its other 400s name a protocol error.
+            let protocol_error = ENGINE_IO_ERRORS.contains(&body.as_str());
+            if status == http::StatusCode::UNAUTHORIZED
+                || status == http::StatusCode::FORBIDDEN
+                || (status == http::StatusCode::BAD_REQUEST && !protocol_error)
+            {
                 CliError::Refused { target, reason }
             } else {
                 CliError::Unreachable {

@@ -1,11 +1,15 @@
 //! An electron-common-ipc 16 client over TCP or a unix socket, with the project's codec: `HAN`
 //! to register a peer, `LICA` to listen to a channel, `MES` to send, `LIR`/`SHT` to leave.
 //!
+//! The protocol carries no credentials. The peer name (`-i`) is what the gateway takes as the
+//! user name of a trusted local client (`[ipc] trust = "local"`, its default), so ACL `user`
+//! sections apply to it.
+//!
 //! The IPC bus has no acknowledgements. To know that the broker has processed everything sent
 //! so far, the link sends a **barrier**: a response (`RQR`) addressed to its own peer, which a
 //! 16.x broker routes by `target.id` back to the sender, after every earlier packet of the
-//! connection. It is used after the handshake (a gateway refusing anonymous IPC clients
-//! closes the socket at once, which the barrier reveals), after adding listeners (the
+//! connection. It is used after the handshake (a gateway refusing IPC clients closes the
+//! socket at once, which the barrier reveals), after adding listeners (the
 //! retained values the gateway replays arrive before the barrier returns, and are flagged as
 //! retained), and before closing (so that no sent message is lost).
 
@@ -95,8 +99,9 @@ impl IpcLink {
                 return Err(CliError::Refused {
                     target: c.endpoint.to_string(),
                     reason: "the gateway closed the connection right after the handshake \
-                             (anonymous access is off: the IPC bus carries no credentials; or \
-                             a connection limit was reached)"
+                             (the IPC bus carries no credentials: with [ipc] trust = \"none\" \
+                             and anonymous access off it refuses every IPC client; or a \
+                             connection limit was reached)"
                         .into(),
                 });
             }
@@ -232,8 +237,10 @@ impl IpcLink {
             self.send(&Packet::from_command(command)).await?;
         }
         self.barrier(true).await?;
-        self.connect
-            .debug(format_args!("listening to {}", channels.join(", ")));
+        self.connect.debug(format_args!(
+            "subscribed: listening to {}",
+            channels.join(", ")
+        ));
         Ok(())
     }
 

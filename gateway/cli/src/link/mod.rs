@@ -181,7 +181,7 @@ impl Link {
             what,
             Box::pin(async move {
                 match self {
-                    Link::Mqtt(l) => l.close().await,
+                    Link::Mqtt(l) => Box::pin(l.close()).await,
                     Link::Eio(l) => l.close().await,
                     Link::Ipc(l) => l.close().await,
                 }

@@ -33,6 +33,8 @@ pub struct Link {
     client: AsyncClient,
     events: EventLoop,
     buffered: VecDeque<Received>,
+    /// Why the connection ended, held back until the messages read before it are consumed.
+    ended: Option<CliError>,
 }
 
 impl std::fmt::Debug for Link {
@@ -130,16 +132,12 @@ impl Link {
             client,
             events,
             buffered: VecDeque::new(),
+            ended: None,
         })
     }
 
-    async fn poll(&mut self) -> Result<Event, CliError> {
-        let event = self
-            .events
-            .poll()
-            .await
-            .map_err(|e| map_error(&self.connect, true, e))?;
-        if let Event::Incoming(Packet::Publish(p)) = &event
+    fn keep(&mut self, event: &Event) {
+        if let Event::Incoming(Packet::Publish(p)) = event
             && self.buffered.len() < MAX_BUFFERED
         {
             let mut m = Received::new(Protocol::Mqtt, p.topic.clone(), p.payload.clone());
@@ -147,7 +145,27 @@ impl Link {
             m.retain = p.retain;
             self.buffered.push_back(m);
         }
-        Ok(event)
+    }
+
+    async fn poll(&mut self) -> Result<Event, CliError> {
+        if let Some(e) = self.ended.take() {
+            return Err(e);
+        }
+        match self.events.poll().await {
+            Ok(event) => {
+                self.keep(&event);
+                Ok(event)
+            }
+            Err(e) => {
+                // Publications read in the same batch as the end of the connection are still
+                // in rumqttc's event queue: keep them.
+                let read: Vec<Event> = self.events.state.events.drain(..).collect();
+                for event in &read {
+                    self.keep(event);
+                }
+                Err(map_error(&self.connect, true, e))
+            }
+        }
     }
 
     fn request_error(e: rumqttc::ClientError) -> CliError {
@@ -208,13 +226,19 @@ impl Link {
         }
     }
 
-    /// The next publication.
+    /// The next publication; the end of the connection once the publications read before it
+    /// are consumed.
     pub async fn next(&mut self) -> Result<Received, CliError> {
         loop {
             if let Some(m) = self.buffered.pop_front() {
                 return Ok(m);
             }
-            self.poll().await?;
+            if let Err(e) = self.poll().await {
+                if self.buffered.is_empty() {
+                    return Err(e);
+                }
+                self.ended = Some(e);
+            }
         }
     }
 

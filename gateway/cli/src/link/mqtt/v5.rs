@@ -37,6 +37,8 @@ pub struct Link {
     client: AsyncClient,
     events: EventLoop,
     buffered: VecDeque<Received>,
+    /// Why the connection ended, held back until the messages read before it are consumed.
+    ended: Option<CliError>,
 }
 
 impl std::fmt::Debug for Link {
@@ -174,15 +176,29 @@ impl Link {
             client,
             events,
             buffered: VecDeque::new(),
+            ended: None,
         })
     }
 
     async fn poll(&mut self) -> Result<Event, CliError> {
-        let event = self
-            .events
-            .poll()
-            .await
-            .map_err(|e| map_error(&self.connect, true, e))?;
+        if let Some(e) = self.ended.take() {
+            return Err(e);
+        }
+        let event = match self.events.poll().await {
+            Ok(event) => event,
+            Err(e) => {
+                // Publications read in the same batch as the end of the connection are still
+                // in rumqttc's event queue: keep them.
+                for event in self.events.state.events.drain(..) {
+                    if let Event::Incoming(Packet::Publish(p)) = &event
+                        && self.buffered.len() < MAX_BUFFERED
+                    {
+                        self.buffered.push_back(received(p));
+                    }
+                }
+                return Err(map_error(&self.connect, true, e));
+            }
+        };
         match &event {
             Event::Incoming(Packet::Publish(p)) if self.buffered.len() < MAX_BUFFERED => {
                 self.buffered.push_back(received(p));
@@ -305,13 +321,19 @@ impl Link {
         }
     }
 
-    /// The next publication.
+    /// The next publication; the end of the connection once the publications read before it
+    /// are consumed.
     pub async fn next(&mut self) -> Result<Received, CliError> {
         loop {
             if let Some(m) = self.buffered.pop_front() {
                 return Ok(m);
             }
-            self.poll().await?;
+            if let Err(e) = self.poll().await {
+                if self.buffered.is_empty() {
+                    return Err(e);
+                }
+                self.ended = Some(e);
+            }
         }
     }
 
