@@ -12,8 +12,96 @@ use crate::topic::{Topic, TopicFilter};
 
 #[derive(Debug, Default)]
 struct Node {
-    children: HashMap<Box<str>, Node>,
+    children: Children,
     value: Option<Arc<Message>>,
+}
+
+/// Children with more entries than this are kept in a hash map, fewer in a vector (most levels of
+/// a large topic tree have one or a few children: a map costs several times their size).
+const SMALL: usize = 8;
+
+/// The children of a node: a vector sized to its entries while small, then a hash map.
+#[derive(Debug)]
+enum Children {
+    Small(Vec<(Box<str>, Node)>),
+    // Boxed on purpose: keeps every node (most have a small vector) at 32 bytes instead of 56.
+    #[allow(clippy::box_collection)]
+    Map(Box<HashMap<Box<str>, Node>>),
+}
+
+impl Default for Children {
+    fn default() -> Self {
+        Children::Small(Vec::new())
+    }
+}
+
+impl Children {
+    fn is_empty(&self) -> bool {
+        match self {
+            Children::Small(v) => v.is_empty(),
+            Children::Map(m) => m.is_empty(),
+        }
+    }
+
+    fn get(&self, level: &str) -> Option<&Node> {
+        match self {
+            Children::Small(v) => v.iter().find(|(k, _)| &**k == level).map(|(_, n)| n),
+            Children::Map(m) => m.get(level),
+        }
+    }
+
+    fn get_mut(&mut self, level: &str) -> Option<&mut Node> {
+        match self {
+            Children::Small(v) => v.iter_mut().find(|(k, _)| &**k == level).map(|(_, n)| n),
+            Children::Map(m) => m.get_mut(level),
+        }
+    }
+
+    /// The child named `level`, created when missing.
+    fn get_or_insert(&mut self, level: &str) -> &mut Node {
+        if let Children::Small(v) = self
+            && v.len() >= SMALL
+            && !v.iter().any(|(k, _)| &**k == level)
+        {
+            let map: HashMap<Box<str>, Node> = std::mem::take(v).into_iter().collect();
+            *self = Children::Map(Box::new(map));
+        }
+        match self {
+            Children::Small(v) => {
+                let i = match v.iter().position(|(k, _)| &**k == level) {
+                    Some(i) => i,
+                    None => {
+                        v.reserve_exact(1);
+                        v.push((Box::from(level), Node::default()));
+                        v.len() - 1
+                    }
+                };
+                &mut v[i].1
+            }
+            Children::Map(m) => m.entry(Box::from(level)).or_default(),
+        }
+    }
+
+    fn remove(&mut self, level: &str) {
+        match self {
+            Children::Small(v) => {
+                if let Some(i) = v.iter().position(|(k, _)| &**k == level) {
+                    v.swap_remove(i);
+                    v.shrink_to_fit();
+                }
+            }
+            Children::Map(m) => {
+                m.remove(level);
+            }
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = (&str, &Node)> + '_> {
+        match self {
+            Children::Small(v) => Box::new(v.iter().map(|(k, n)| (&**k, n))),
+            Children::Map(m) => Box::new(m.iter().map(|(k, n)| (&**k, n))),
+        }
+    }
 }
 
 impl Node {
@@ -87,7 +175,7 @@ impl RetainedStore {
         }
         let mut node = &mut self.root;
         for level in msg.topic.levels() {
-            node = node.children.entry(Box::from(level)).or_default();
+            node = node.children.get_or_insert(level);
         }
         if let Some(old) = node.value.replace(msg.clone()) {
             self.bytes -= cost(&old);
@@ -138,10 +226,10 @@ fn remove_in(node: &mut Node, levels: &[&str]) -> Option<Arc<Message>> {
     match levels.split_first() {
         None => node.value.take(),
         Some((first, rest)) => {
-            let child = node.children.get_mut(*first)?;
+            let child = node.children.get_mut(first)?;
             let removed = remove_in(child, rest);
             if child.is_empty() {
-                node.children.remove(*first);
+                node.children.remove(first);
             }
             removed
         }
@@ -156,7 +244,7 @@ fn collect_in(node: &Node, levels: &[&str], depth: usize, out: &mut Vec<Arc<Mess
     match *level {
         "#" => collect_all(node, depth == 0, out),
         "+" => {
-            for (name, child) in &node.children {
+            for (name, child) in node.children.iter() {
                 if depth == 0 && name.starts_with('$') {
                     continue;
                 }
@@ -177,7 +265,7 @@ fn collect_all(node: &Node, at_root: bool, out: &mut Vec<Arc<Message>>) {
         out.extend(node.value.clone());
     }
     let mut stack: Vec<&Node> = Vec::new();
-    for (name, child) in &node.children {
+    for (name, child) in node.children.iter() {
         if at_root && name.starts_with('$') {
             continue;
         }
@@ -185,6 +273,6 @@ fn collect_all(node: &Node, at_root: bool, out: &mut Vec<Arc<Message>>) {
     }
     while let Some(n) = stack.pop() {
         out.extend(n.value.clone());
-        stack.extend(n.children.values());
+        stack.extend(n.children.iter().map(|(_, c)| c));
     }
 }
