@@ -63,7 +63,9 @@ fn topic_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
+    ))]
 
     #[test]
     fn password_files_never_panic(text in file(), user in any::<String>(), pw in any::<Vec<u8>>()) {

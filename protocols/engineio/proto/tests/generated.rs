@@ -68,7 +68,9 @@ fn drain(v: ProtocolVersion, f: PayloadFormat, body: Bytes) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
+    ))]
 
     #[test]
     fn payload_round_trip((v, packets) in payload_packets(), binary in any::<bool>()) {

@@ -629,7 +629,10 @@ fn decode_everything(version: Option<ProtocolVersion>, bytes: &[u8]) -> Result<(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn encode_then_decode_round_trips((v, packet) in versioned_packet()) {

@@ -120,7 +120,9 @@ fn build<'a>(shape: &'a Shape, nsp: &'a str, id: Option<u64>, attachments: usize
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
+    ))]
 
     #[test]
     fn random_text_never_panics(s in any::<String>()) {
