@@ -119,12 +119,19 @@ impl Default for EngineIoConfig {
 }
 
 /// `[engineio.per_message_deflate]`: WebSocket compression (RFC 7692).
+///
+/// When enabled, a client's permessage-deflate offer is accepted with
+/// `server_no_context_takeover` and `client_no_context_takeover`: every message is compressed
+/// on its own, so compression keeps no memory per connection (one compressor and one
+/// decompressor per thread serve them all). Offers the server cannot honour (a server window
+/// below 15 bits) are declined and the connection goes uncompressed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeflateConfig {
     /// Whether permessage-deflate may be negotiated. Default false (as engine.io 4+).
     pub enabled: bool,
-    /// Messages smaller than this many bytes are sent uncompressed. Default 1024.
+    /// Messages smaller than this many bytes are sent uncompressed (as engine.io's
+    /// `perMessageDeflate.threshold`). Default 1024.
     pub threshold: usize,
 }
 
@@ -357,14 +364,6 @@ impl EngineIoConfig {
                 "must list at least one of \"polling\", \"websocket\"".to_owned(),
             );
         }
-        if self.per_message_deflate.enabled {
-            push(
-                "per_message_deflate.enabled",
-                "permessage-deflate is not available in this build (the WebSocket layer has no \
-                 RFC 7692 support); set it to false"
-                    .to_owned(),
-            );
-        }
         if self.cookie.enabled && self.cookie.name.is_empty() {
             push("cookie.name", "must not be empty".to_owned());
         }
@@ -422,6 +421,14 @@ mod tests {
         );
         assert_eq!(c.max_http_buffer_size, 1_000_000);
         assert!(c.http_compression.enabled && !c.per_message_deflate.enabled);
+        let deflate = EngineIoConfig {
+            per_message_deflate: DeflateConfig {
+                enabled: true,
+                threshold: 1,
+            },
+            ..EngineIoConfig::default()
+        };
+        assert!(deflate.problems().is_empty(), "{:?}", deflate.problems());
         assert!(!c.cookie.enabled && c.cors.origins.is_empty());
     }
 

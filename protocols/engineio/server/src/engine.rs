@@ -12,8 +12,6 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::extract::FromRequestParts;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::response::Response;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, StatusCode};
@@ -437,12 +435,10 @@ impl<H: Handler> Engine<H> {
                         Method::POST => self.post(socket, &parts.headers, body).await,
                         _ => h::empty(StatusCode::INTERNAL_SERVER_ERROR),
                     },
-                    (Transport::WebSocket, true) => {
-                        match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-                            Ok(ws) => self.upgrade(socket, ws, verified),
-                            Err(_) => self.reject(ErrorCode::BadRequest, None, true),
-                        }
-                    }
+                    (Transport::WebSocket, true) => match self.ws_request(&mut parts) {
+                        Some(ws) => self.upgrade(socket, ws, verified),
+                        None => self.reject(ErrorCode::BadRequest, None, true),
+                    },
                     _ => self.reject(ErrorCode::BadRequest, None, upgrade),
                 }
             }
@@ -469,11 +465,11 @@ impl<H: Handler> Engine<H> {
                     .get::<ConnectInfo<SocketAddr>>()
                     .map(|c| c.0);
                 if upgrade {
-                    match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-                        Ok(ws) => {
+                    match self.ws_request(&mut parts) {
+                        Some(ws) => {
                             self.ws_handshake(ws, &parts.headers, &query, peer, protocol, verified)
                         }
-                        Err(_) => self.reject(ErrorCode::BadRequest, None, true),
+                        None => self.reject(ErrorCode::BadRequest, None, true),
                     }
                 } else {
                     self.polling_handshake(&parts.headers, &query, peer, protocol, verified)
@@ -481,6 +477,11 @@ impl<H: Handler> Engine<H> {
                 }
             }
         }
+    }
+
+    /// The WebSocket upgrade request in `parts`, if valid.
+    fn ws_request(&self, parts: &mut http::request::Parts) -> Option<crate::ws::WsRequest> {
+        crate::ws::WsRequest::from_parts(parts, self.shared.config.per_message_deflate.enabled)
     }
 
     /// The `allow_request` origin check: the refusal message, if refused.

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub(crate) pending_polls: IntGauge,
     /// Requests answered with an engine.io error code, by code (0..=5), pre-bound.
     error_codes: Vec<IntCounter>,
+    deflate_messages: IntCounterVec,
+    deflate_bytes: IntCounterVec,
 }
 
 impl Metrics {
@@ -60,6 +62,23 @@ impl Metrics {
             "switchboard_engineio_pending_polls",
             "Long-polling GETs waiting for packets",
         )?;
+        let deflate_messages = IntCounterVec::new(
+            Opts::new(
+                "switchboard_engineio_websocket_deflate_messages_total",
+                "WebSocket messages carried compressed (permessage-deflate), by direction",
+            ),
+            &["direction"],
+        )?;
+        let deflate_bytes = IntCounterVec::new(
+            Opts::new(
+                "switchboard_engineio_websocket_deflate_bytes_total",
+                "Payload bytes of compressed WebSocket messages, by direction and size \
+                 (raw: before compression, compressed: on the wire)",
+            ),
+            &["direction", "size"],
+        )?;
+        registry.register(Box::new(deflate_messages.clone()))?;
+        registry.register(Box::new(deflate_bytes.clone()))?;
         registry.register(Box::new(pending_polls.clone()))?;
         registry.register(Box::new(sessions.clone()))?;
         registry.register(Box::new(handshakes.clone()))?;
@@ -78,6 +97,8 @@ impl Metrics {
             errors,
             pending_polls,
             error_codes,
+            deflate_messages,
+            deflate_bytes,
         })
     }
 
@@ -103,6 +124,20 @@ impl Metrics {
 
     pub(crate) fn upgrade(&self, outcome: &str) {
         self.upgrades.with_label_values(&[outcome]).inc();
+    }
+
+    /// `n` messages went compressed in `direction` (`in`, `out`): `raw` bytes before
+    /// compression, `wire` after.
+    pub(crate) fn deflated(&self, direction: &str, n: u64, raw: u64, wire: u64) {
+        self.deflate_messages
+            .with_label_values(&[direction])
+            .inc_by(n);
+        self.deflate_bytes
+            .with_label_values(&[direction, "raw"])
+            .inc_by(raw);
+        self.deflate_bytes
+            .with_label_values(&[direction, "compressed"])
+            .inc_by(wire);
     }
 
     pub(crate) fn request_error(&self, code: ErrorCode) {
