@@ -51,9 +51,12 @@ fn scratch(name: &str) -> PathBuf {
 
 async fn publish_with(args: &[&str], stdin: &'static [u8]) -> Result<PubSummary, CliError> {
     let s = switchboard_cli::pub_settings(std::iter::once("pub").chain(args.iter().copied()))?;
-    tokio::time::timeout(WAIT, switchboard_cli::publish(&s, stdin))
-        .await
-        .expect("pub finishes")
+    tokio::time::timeout(
+        WAIT,
+        switchboard_cli::publish(&s, stdin, &mut std::io::sink()),
+    )
+    .await
+    .expect("pub finishes")
 }
 
 async fn publish(args: &[&str]) -> Result<PubSummary, CliError> {
@@ -1097,4 +1100,193 @@ async fn sub_reconnects_and_subscribes_again_when_the_gateway_restarts() {
         assert_eq!(summary.reconnections, 1, "{url}");
     }
     second.shutdown().await;
+}
+
+#[tokio::test]
+async fn ipc_over_a_unix_socket() {
+    let dir = scratch("unix");
+    let path = dir.join("bus.sock");
+    let gw = TestGateway::builder()
+        .configure(|c| c.ipc.unix_socket = Some(path.clone()))
+        .start()
+        .await;
+    let url = format!("ipc+unix://{}", path.display());
+    let mut sub = spawn_sub(&["--url", &url, "-t", "unix/a", "-n", "1", "-F", "%t %p %o"]);
+    sub.ready(1).await;
+    subscriptions(&gw, "unix/a", 1).await;
+    published(&["--url", &url, "-t", "unix/a", "-m", "over the socket"]).await;
+    assert_eq!(sub.output().await, "unix/a over the socket ipc\n");
+    gw.shutdown().await;
+    let e = publish(&["--url", &url, "-t", "unix/a", "-m", "x"])
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), EXIT_UNREACHABLE, "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn sub_gives_up_after_its_reconnection_retries() {
+    let gw = TestGateway::builder().start().await;
+    let u = urls(&gw);
+    let mut none = spawn_sub(&["--url", &u.mqtt, "-t", "gone/x", "--reconnect-retries", "0"]);
+    let mut two = spawn_sub(&[
+        "--url",
+        &u.eio,
+        "-t",
+        "gone/x",
+        "--reconnect-retries",
+        "2",
+        "--reconnect-max-delay",
+        "0.1",
+    ]);
+    none.ready(1).await;
+    two.ready(1).await;
+    gw.shutdown().await;
+    // No reconnection: the loss itself ends it (exit 1).
+    let e = none.finish().await.0.unwrap_err();
+    assert_eq!(e.exit_code(), 1, "{e}");
+    assert!(e.to_string().contains("connection lost"), "{e}");
+    // Two failed attempts, then the last error (the gateway is unreachable: exit 2).
+    let e = two.finish().await.0.unwrap_err();
+    assert_eq!(e.exit_code(), EXIT_UNREACHABLE, "{e}");
+}
+
+/// `pub -l` keeps the connection alive (MQTT keep-alive, Engine.IO pongs) while stdin is quiet.
+#[tokio::test]
+async fn pub_lines_keep_the_connection_alive_while_stdin_is_quiet() {
+    let gw = TestGateway::builder()
+        .configure(|c| {
+            c.engineio.ping_interval_ms = 200;
+            c.engineio.ping_timeout_ms = 200;
+        })
+        .start()
+        .await;
+    let u = urls(&gw);
+    let mut w = watch(&gw, "idle/#");
+    for (url, extra) in [
+        (&u.mqtt, ["-V", "3.1.1", "-k", "1"]),
+        (&u.eio, ["--kind", "text", "-q", "0"]),
+    ] {
+        let mut args = vec!["pub", "--url", url.as_str(), "-t", "idle/a", "-l"];
+        args.extend(extra);
+        let s = switchboard_cli::pub_settings(args).unwrap();
+        let (mut input, stdin) = tokio::io::duplex(64);
+        let task =
+            tokio::spawn(
+                async move { switchboard_cli::publish(&s, stdin, &mut std::io::sink()).await },
+            );
+        input.write_all(b"first\n").await.unwrap();
+        assert_eq!(&next(&mut w).await.payload[..], b"first");
+        // Longer than 1.5 × the keep-alive and than ping interval + timeout: real time, as the
+        // gateway measures it.
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        input.write_all(b"second\n").await.unwrap();
+        drop(input);
+        assert_eq!(&next(&mut w).await.payload[..], b"second", "{url}");
+        let s = tokio::time::timeout(WAIT, task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.published, 2);
+    }
+    gw.shutdown().await;
+}
+
+/// Answers fabric requests on `svc/#`: `svc/echo` with `pong:<payload>`, `svc/reject` with a
+/// rejection (the user property `error`), `svc/silent` never.
+fn responder(gw: &TestGateway) -> JoinHandle<()> {
+    let mut sub = gw
+        .fabric
+        .subscriber(SubscriberSpec::new("test", "responder"));
+    sub.subscribe(TopicFilter::new("svc/#").unwrap(), SubOptions::default());
+    let fabric = gw.fabric.clone();
+    tokio::spawn(async move {
+        while let Ok(d) = sub.recv().await {
+            let m = &d.message;
+            let Some(reply_to) = m.reply_to.clone() else {
+                continue;
+            };
+            let text = format!("pong:{}", String::from_utf8_lossy(&m.payload));
+            let mut reply = match m.topic.as_str() {
+                "svc/echo" => Message::text(reply_to, text),
+                "svc/reject" => Message::text(reply_to, "").property("error", "not today"),
+                _ => continue,
+            };
+            if let Some(c) = &m.correlation {
+                reply = reply.correlation(c.clone());
+            }
+            fabric.publish(reply);
+        }
+    })
+}
+
+#[tokio::test]
+async fn pub_request_prints_the_reply_over_every_protocol() {
+    let gw = TestGateway::builder().start().await;
+    let u = urls(&gw);
+    let answering = responder(&gw);
+    subscriptions(&gw, "svc/#", 1).await;
+    for url in [&u.mqtt, &u.ws, &u.eio, &u.ipc] {
+        let s = switchboard_cli::pub_settings([
+            "pub",
+            "--url",
+            url,
+            "-t",
+            "svc/echo",
+            "-m",
+            "ping",
+            "--request",
+            "--repeat",
+            "2",
+        ])
+        .unwrap();
+        let mut out = Vec::new();
+        let r = tokio::time::timeout(WAIT, switchboard_cli::publish(&s, &b""[..], &mut out))
+            .await
+            .unwrap();
+        assert_eq!(r.unwrap_or_else(|e| panic!("{url}: {e}")).published, 2);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "pong:ping\npong:ping\n",
+            "{url}"
+        );
+
+        let e = publish(&["--url", url, "-t", "svc/reject", "-m", "x", "--request"])
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("rejected"), "{url}: {e}");
+        assert_eq!(e.exit_code(), 1, "{url}: {e}");
+
+        let e = publish(&[
+            "--url",
+            url,
+            "-t",
+            "svc/silent",
+            "-m",
+            "x",
+            "--request",
+            "--request-timeout",
+            "0.3",
+        ])
+        .await
+        .unwrap_err();
+        assert_eq!(e.exit_code(), EXIT_TIMEOUT, "{url}: {e}");
+    }
+    let e = publish(&[
+        "--url",
+        &u.mqtt,
+        "-V",
+        "3.1.1",
+        "-t",
+        "svc/echo",
+        "-m",
+        "x",
+        "--request",
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(e.exit_code(), EXIT_USAGE, "{e}");
+    answering.abort();
+    gw.shutdown().await;
 }

@@ -641,3 +641,42 @@ async fn exit_codes_and_messages() {
     gw.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn the_pub_binary_prints_the_reply_to_a_request() {
+    let gw = Gw::start(|_| {}).await;
+    let mut sub = gw
+        .fabric
+        .subscriber(switchboard_fabric::SubscriberSpec::new("test", "responder"));
+    sub.subscribe(
+        TopicFilter::new("svc/time").unwrap(),
+        switchboard_fabric::SubOptions::default(),
+    );
+    let fabric = gw.fabric.clone();
+    let responder = tokio::spawn(async move {
+        while let Ok(d) = sub.recv().await {
+            if let Some(to) = d.message.reply_to.clone() {
+                let mut reply = Message::json(to, r#"{"now":1764000000}"#);
+                if let Some(c) = &d.message.correlation {
+                    reply = reply.correlation(c.clone());
+                }
+                fabric.publish(reply);
+            }
+        }
+    });
+    for url in [gw.mqtt(), gw.eio(), gw.ipc()] {
+        let out = ok(switchboard(&[
+            "pub",
+            "--url",
+            &url,
+            "-t",
+            "svc/time",
+            "-n",
+            "--request",
+        ]))
+        .await;
+        assert_eq!(out, "{\"now\":1764000000}\n", "{url}");
+    }
+    responder.abort();
+    gw.shutdown().await;
+}

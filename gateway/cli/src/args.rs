@@ -470,6 +470,7 @@ Examples:
   switchboard pub --url ws://localhost:8080/mqtt -t a -m hi -q 1 -r
   switchboard pub --url eio://localhost:8080 -t a --content-type application/json -m '{\"c\":1}'
   tail -f log | switchboard pub --url ipc://localhost:7700 -t logs -l
+  switchboard pub --url ipc://localhost:7700 -t svc/time -n --request   (prints the reply)
 ";
 
 /// `switchboard pub`: publish messages, like mosquitto_pub / amqtt_pub.
@@ -530,6 +531,27 @@ pub struct PubArgs {
     /// How to send the payload: auto, text, json or binary.
     #[arg(long = "kind", value_enum, default_value = "auto")]
     pub kind: KindArg,
+    /// Send each message as a request and print the first reply on stdout (MQTT 5: Response
+    /// Topic and Correlation Data; Engine.IO: `req`; IPC: `request`).
+    #[arg(long = "request")]
+    pub request: bool,
+    /// Seconds to wait for each reply (with --request; exit 5 when none comes).
+    #[arg(long = "request-timeout", value_name = "SECONDS", value_parser = parse_seconds,
+          default_value = "5")]
+    pub request_timeout: Duration,
+    /// MQTT 5 topic the replies come back on (with --request). Default
+    /// switchboard-cli/reply/<client id>.
+    #[arg(long = "response-topic", value_name = "TOPIC", requires = "request")]
+    pub response_topic: Option<String>,
+}
+
+/// How `pub --request` waits for replies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestSettings {
+    /// The wait for each reply.
+    pub timeout: Duration,
+    /// The MQTT 5 response topic.
+    pub response_topic: String,
 }
 
 /// `switchboard pub` settings, checked.
@@ -547,6 +569,8 @@ pub struct PubSettings {
     pub repeat: u32,
     /// `--repeat-delay`.
     pub repeat_delay: Duration,
+    /// `--request`: send requests and print the replies.
+    pub request: Option<RequestSettings>,
 }
 
 /// Where `pub` takes its payloads from.
@@ -638,6 +662,30 @@ impl PubArgs {
                 "--repeat works with -m, -f, -s and -n, not with -l",
             ));
         }
+        let request = if self.request {
+            if protocol == Protocol::Mqtt && connect.mqtt_version == MqttVersion::V311 {
+                return Err(CliError::usage(
+                    "--request needs MQTT 5 (response topic and correlation data)",
+                ));
+            }
+            if self.retain {
+                return Err(CliError::usage(
+                    "a request (--request) cannot be retained (-r)",
+                ));
+            }
+            let response_topic = match &self.response_topic {
+                Some(t) => t.clone(),
+                None => format!("switchboard-cli/reply/{}", connect.client_id),
+            };
+            crate::topic::check_topic(protocol, &response_topic)
+                .map_err(|e| CliError::usage(format!("--response-topic: {e}")))?;
+            Some(RequestSettings {
+                timeout: self.request_timeout,
+                response_topic,
+            })
+        } else {
+            None
+        };
         let content_type = match protocol {
             Protocol::Mqtt => self.content_type.clone(),
             // Engine.IO and IPC have no content type; it only selects the JSON kind there.
@@ -661,6 +709,7 @@ impl PubArgs {
             },
             repeat: self.repeat,
             repeat_delay: Duration::from_millis(self.repeat_delay),
+            request,
         })
     }
 }

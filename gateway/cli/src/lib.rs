@@ -11,7 +11,7 @@
 //!
 //! let settings = PubArgs::parse_from(["pub", "--url", "ipc://127.0.0.1:7700", "-t", "news", "-m", "hi"])
 //!     .resolve()?;
-//! switchboard_cli::publish(&settings, tokio::io::empty()).await?;
+//! switchboard_cli::publish(&settings, tokio::io::empty(), &mut std::io::sink()).await?;
 //!
 //! let settings = SubArgs::parse_from(["sub", "--url", "eio://127.0.0.1:8080", "-t", "news", "-n", "1"])
 //!     .resolve()?;
@@ -51,7 +51,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub use crate::args::{
-    Connect, ConnectArgs, MqttVersion, Output, PubArgs, PubSettings, SubArgs, SubSettings,
+    Connect, ConnectArgs, MqttVersion, Output, PubArgs, PubSettings, RequestSettings, SubArgs,
+    SubSettings,
 };
 pub use crate::error::CliError;
 pub use crate::link::Link;
@@ -127,7 +128,8 @@ pub fn pub_main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    match rt.block_on(publish(&settings, tokio::io::stdin())) {
+    let mut out = std::io::stdout();
+    match rt.block_on(publish(&settings, tokio::io::stdin(), &mut out)) {
         Ok(_) => ExitCode::from(error::EXIT_OK),
         Err(e) => fail(&e, quiet),
     }

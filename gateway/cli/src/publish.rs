@@ -2,6 +2,7 @@
 //! `-l`), connect, publish each one (repeated with `--repeat`), and close only once the gateway
 //! has everything.
 
+use std::io::Write;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -82,10 +83,28 @@ fn ack_limit(s: &PubSettings) -> Duration {
     s.connect.connect_timeout
 }
 
-/// Runs `switchboard pub` with `stdin` as standard input.
+/// Publishes `m`, or with `--request` sends it as a request and prints the reply on `out`.
+async fn send(
+    s: &PubSettings,
+    link: &mut Link,
+    m: &Outgoing,
+    out: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
+    let Some(r) = &s.request else {
+        return link.publish(m, ack_limit(s)).await;
+    };
+    let reply = link.request(m, &r.response_topic, r.timeout).await?;
+    out.write_all(&reply.payload)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .map_err(CliError::Output)
+}
+
+/// Runs `switchboard pub` with `stdin` as standard input; replies to `--request` go to `out`.
 pub async fn publish(
     s: &PubSettings,
     stdin: impl AsyncRead + Unpin + Send + 'static,
+    out: &mut (dyn Write + Send),
 ) -> Result<PubSummary, CliError> {
     let mut stdin = Some(stdin);
     let single = match &s.source {
@@ -111,7 +130,7 @@ pub async fn publish(
             let m = message(s, payload)?;
             let mut link = Link::connect(&s.connect).await?;
             for i in 0..s.repeat {
-                link.publish(&m, limit).await?;
+                send(s, &mut link, &m, out).await?;
                 published += 1;
                 if i + 1 < s.repeat && !s.repeat_delay.is_zero() {
                     tokio::time::sleep(s.repeat_delay).await;
@@ -136,7 +155,7 @@ pub async fn publish(
                     }
                 };
                 let Some(line) = line else { break };
-                link.publish(&message(s, line?)?, limit).await?;
+                send(s, &mut link, &message(s, line?)?, out).await?;
                 published += 1;
             }
             link

@@ -99,6 +99,7 @@ fn op_error(action: &'static str, topic: &str, frame: &ServerFrame, target: &str
         },
         "invalid_topic" => CliError::Usage(format!("`{topic}`: {reason}")),
         "timeout" => CliError::Timeout(reason),
+        "no_responders" => CliError::Protocol(format!("nobody answers requests on `{topic}`")),
         "closed" => CliError::Lost(reason),
         _ => CliError::Protocol(format!("{action} on `{topic}` failed: {reason}")),
     }
@@ -327,10 +328,37 @@ impl EioLink {
         }
     }
 
-    /// Publishes with a `pub` op and waits for its `ack`.
-    pub async fn publish(&mut self, m: &Outgoing) -> Result<(), CliError> {
+    /// Sends a `req` op and waits for its `res` (or `err`).
+    pub async fn request(&mut self, m: &Outgoing, timeout: Duration) -> Result<Received, CliError> {
+        let mut frame = Self::frame("req", m)?;
+        frame.remove("retain");
+        frame.remove("qos");
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        frame.insert("timeout_ms".into(), ms.into());
+        let answer = self.op(frame).await?;
+        match answer.op.as_str() {
+            "res" => {
+                let (payload, kind) = answer.payload()?;
+                let mut reply = Received::new(Protocol::EngineIo, m.topic.clone(), payload);
+                reply.kind = Some(kind);
+                Ok(reply)
+            }
+            "err" => Err(op_error(
+                "request",
+                &m.topic,
+                &answer,
+                &self.connect.endpoint.to_string(),
+            )),
+            other => Err(CliError::Protocol(format!(
+                "expected res or err, got `{other}`"
+            ))),
+        }
+    }
+
+    /// The `op` frame carrying a message: topic, payload, retain, QoS.
+    fn frame(op: &str, m: &Outgoing) -> Result<serde_json::Map<String, Value>, CliError> {
         let mut frame = serde_json::Map::new();
-        frame.insert("op".into(), "pub".into());
+        frame.insert("op".into(), op.into());
         frame.insert("topic".into(), m.topic.clone().into());
         match m.kind {
             Kind::Json => {
@@ -352,6 +380,12 @@ impl EioLink {
         }
         frame.insert("retain".into(), m.retain.into());
         frame.insert("qos".into(), m.qos.into());
+        Ok(frame)
+    }
+
+    /// Publishes with a `pub` op and waits for its `ack`.
+    pub async fn publish(&mut self, m: &Outgoing) -> Result<(), CliError> {
+        let frame = Self::frame("pub", m)?;
         let answer = self.op(frame).await?;
         match answer.op.as_str() {
             "ack" => Ok(()),

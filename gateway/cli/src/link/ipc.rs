@@ -212,8 +212,8 @@ impl IpcLink {
         }
     }
 
-    /// Sends the message (`MES`). The IPC bus does not acknowledge; see [`IpcLink::close`].
-    pub async fn publish(&mut self, m: &Outgoing) -> Result<(), CliError> {
+    /// The single argument carrying the message's payload.
+    fn args(m: &Outgoing) -> Result<Vec<Value>, CliError> {
         let payload = Payload {
             kind: match m.kind {
                 Kind::Text if std::str::from_utf8(&m.payload).is_ok() => PayloadKind::Text,
@@ -222,11 +222,57 @@ impl IpcLink {
             },
             data: m.payload.clone(),
         };
-        let args = payload
+        payload
             .to_args()
-            .map_err(|e| CliError::usage(format!("the payload cannot be sent: {e}")))?;
+            .map_err(|e| CliError::usage(format!("the payload cannot be sent: {e}")))
+    }
+
+    /// Sends the message (`MES`). The IPC bus does not acknowledge; see [`IpcLink::close`].
+    pub async fn publish(&mut self, m: &Outgoing) -> Result<(), CliError> {
+        let args = Self::args(m)?;
         let packet = Packet::from_message(Command::send(m.topic.clone(), self.peer.clone()), &args);
         self.send(&packet).await
+    }
+
+    /// Sends the message as a request (`MES` with `request`) and waits for the response
+    /// (`RQR`): a resolve is the reply, a reject an error.
+    pub async fn request(&mut self, m: &Outgoing) -> Result<Received, CliError> {
+        let id = format!("req-{}-{}", self.peer.id.as_str(), self.next_barrier);
+        self.next_barrier += 1;
+        let args = Self::args(m)?;
+        let command = Command::send(m.topic.clone(), self.peer.clone()).with_request(id.as_str());
+        self.send(&Packet::from_message(command, &args)).await?;
+        loop {
+            let packet = self.read().await?;
+            if packet.kind() == CommandKind::RequestResponse
+                && packet.command().request_id().map(RequestId::as_str) == Some(id.as_str())
+            {
+                let resolved = packet
+                    .command()
+                    .request
+                    .as_ref()
+                    .and_then(|r| r.resolve)
+                    .unwrap_or(true);
+                let payload = packet
+                    .payload()
+                    .map_err(|e| CliError::Protocol(format!("unreadable response: {e}")))?;
+                if !resolved {
+                    return Err(CliError::Protocol(format!(
+                        "the request on `{}` was rejected: {}",
+                        m.topic,
+                        String::from_utf8_lossy(&payload.data)
+                    )));
+                }
+                let mut reply = Received::new(Protocol::Ipc, m.topic.clone(), payload.data);
+                reply.kind = Some(kind_from(payload.kind));
+                return Ok(reply);
+            }
+            if let Some(msg) = self.message(&packet, false)
+                && self.buffered.len() < MAX_BUFFERED
+            {
+                self.buffered.push_back(msg);
+            }
+        }
     }
 
     /// Adds a listener to each channel (`LICA`) and waits for the barrier; the retained

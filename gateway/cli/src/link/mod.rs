@@ -130,6 +130,31 @@ impl Link {
         .await
     }
 
+    /// Sends the message as a request and waits for the first reply: an MQTT 5 publication
+    /// with Response Topic `response_topic` and Correlation Data, an Engine.IO `req`, an IPC
+    /// request. A rejection (IPC `reject`, Engine.IO `rejected`, an MQTT 5 reply with the user
+    /// property `error`) is an error; no reply within `limit` is a timeout.
+    pub async fn request(
+        &mut self,
+        m: &Outgoing,
+        response_topic: &str,
+        limit: Duration,
+    ) -> Result<Received, CliError> {
+        let what = || format!("waiting for the reply to a request on `{}`", m.topic);
+        within(
+            limit,
+            what,
+            Box::pin(async {
+                match self {
+                    Link::Mqtt(l) => l.request(m, response_topic).await,
+                    Link::Eio(l) => l.request(m, limit).await,
+                    Link::Ipc(l) => l.request(m).await,
+                }
+            }),
+        )
+        .await
+    }
+
     /// Subscribes to every filter and waits until all are in place. Messages that arrive
     /// meanwhile are kept for [`Link::next`].
     pub async fn subscribe(

@@ -49,6 +49,20 @@ impl MqttLink {
         }
     }
 
+    /// Sends a request and waits for the response (MQTT 5 only).
+    pub async fn request(
+        &mut self,
+        m: &Outgoing,
+        response_topic: &str,
+    ) -> Result<Received, CliError> {
+        match self {
+            MqttLink::V4(_) => Err(CliError::usage(
+                "requests need MQTT 5 (response topic and correlation data)",
+            )),
+            MqttLink::V5(l) => l.request(m, response_topic).await,
+        }
+    }
+
     /// Subscribes and waits for the SUBACK.
     pub async fn subscribe(&mut self, filters: &[String], qos: u8) -> Result<(), CliError> {
         match self {

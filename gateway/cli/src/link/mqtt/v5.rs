@@ -3,6 +3,8 @@
 
 use std::collections::VecDeque;
 
+use bytes::Bytes;
+
 use rumqttc::Outgoing as Out;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{
@@ -39,6 +41,8 @@ pub struct Link {
     buffered: VecDeque<Received>,
     /// Why the connection ended, held back until the messages read before it are consumed.
     ended: Option<CliError>,
+    /// The response topic subscribed to for requests.
+    reply_topic: Option<String>,
 }
 
 impl std::fmt::Debug for Link {
@@ -177,6 +181,7 @@ impl Link {
             events,
             buffered: VecDeque::new(),
             ended: None,
+            reply_topic: None,
         })
     }
 
@@ -229,17 +234,7 @@ impl Link {
     /// Publishes and waits for PUBACK / PUBCOMP (QoS 0: until written); a refusal reason code
     /// is reported.
     pub async fn publish(&mut self, m: &Outgoing) -> Result<(), CliError> {
-        let properties = PublishProperties {
-            payload_format_indicator: match m.kind {
-                Kind::Text | Kind::Json => Some(1),
-                Kind::Binary => None,
-            },
-            content_type: m.content_type.clone().or_else(|| {
-                (m.kind == Kind::Json).then(|| crate::message::JSON_CONTENT_TYPE.to_owned())
-            }),
-            user_properties: m.user_properties.clone(),
-            ..PublishProperties::default()
-        };
+        let properties = Self::properties(m);
         self.client
             .publish_with_properties(
                 m.topic.clone(),
@@ -286,6 +281,74 @@ impl Link {
                 Event::Incoming(Packet::PubComp(a)) if pkid == Some(a.pkid) => return Ok(()),
                 _ => {}
             }
+        }
+    }
+
+    /// Publishes the message as a request (Response Topic `response_topic`, fresh Correlation
+    /// Data), subscribing to `response_topic` first, and waits for the response; a response
+    /// with the user property `error` (the gateway's rejection) is an error.
+    pub async fn request(
+        &mut self,
+        m: &Outgoing,
+        response_topic: &str,
+    ) -> Result<Received, CliError> {
+        if self.reply_topic.as_deref() != Some(response_topic) {
+            self.subscribe(&[response_topic.to_owned()], 1).await?;
+            self.reply_topic = Some(response_topic.to_owned());
+        }
+        let correlation = Bytes::from(format!("{:016x}", rand::random::<u64>()));
+        let properties = PublishProperties {
+            response_topic: Some(response_topic.to_owned()),
+            correlation_data: Some(correlation.clone()),
+            ..Self::properties(m)
+        };
+        self.client
+            .publish_with_properties(
+                m.topic.clone(),
+                qos(m.qos),
+                m.retain,
+                m.payload.clone(),
+                properties,
+            )
+            .await
+            .map_err(Self::request_error)?;
+        loop {
+            let event = self.poll().await?;
+            let Event::Incoming(Packet::Publish(p)) = &event else {
+                continue;
+            };
+            let matches = p.topic == response_topic.as_bytes()
+                && p.properties
+                    .as_ref()
+                    .and_then(|x| x.correlation_data.as_ref())
+                    == Some(&correlation);
+            if !matches {
+                continue;
+            }
+            // poll() kept it as a message; it is the reply instead.
+            let reply = self.buffered.pop_back().unwrap_or_else(|| received(p));
+            if let Some((_, why)) = reply.properties.iter().find(|(k, _)| k == "error") {
+                return Err(CliError::Protocol(format!(
+                    "the request on `{}` was rejected: {why}",
+                    m.topic
+                )));
+            }
+            return Ok(reply);
+        }
+    }
+
+    /// The publish properties of a message: payload format, content type, user properties.
+    fn properties(m: &Outgoing) -> PublishProperties {
+        PublishProperties {
+            payload_format_indicator: match m.kind {
+                Kind::Text | Kind::Json => Some(1),
+                Kind::Binary => None,
+            },
+            content_type: m.content_type.clone().or_else(|| {
+                (m.kind == Kind::Json).then(|| crate::message::JSON_CONTENT_TYPE.to_owned())
+            }),
+            user_properties: m.user_properties.clone(),
+            ..PublishProperties::default()
         }
     }
 
