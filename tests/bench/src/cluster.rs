@@ -81,10 +81,11 @@ impl Rig {
         }
     }
 
-    /// Waits until every replica holds NATS subscriptions for its subscribers.
-    async fn settled(&self) -> Result<()> {
+    /// Waits until the replicas `at` hold NATS subscriptions for their subscribers.
+    async fn settled(&self, at: Vec<usize>) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(10);
-        for (_, ports) in &self.nodes {
+        for i in at {
+            let ports = &self.nodes[i % self.nodes.len()].1;
             loop {
                 let addr = local(ports.admin);
                 let mut c = crate::net::HttpConn::connect(addr)
@@ -152,7 +153,12 @@ pub async fn run(
             })
             .collect(),
     };
-    let result = mqtt::run_routes(&routes, plan, timing, rig.settled()).await;
+    let at = match placement {
+        Placement::SameNode => vec![0],
+        Placement::CrossNode => vec![1],
+        Placement::Spread => (1..=replicas).collect(),
+    };
+    let result = mqtt::run_routes(&routes, plan, timing, rig.settled(at)).await;
     rig.stop().await;
     result
 }
