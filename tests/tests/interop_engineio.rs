@@ -1,7 +1,7 @@
 //! Interop with the real Engine.IO clients against a gateway: engine.io-client 6.x (polling,
-//! WebSocket, upgrade, binary, payloads near the limit, reconnect), engine.io-client 3.x with
-//! `allow_eio3`, python-engineio's client, and the gateway's own `/switchboard.js` in Node.
-//! Each test asserts what the client received.
+//! WebSocket, upgrade, binary, payloads near the limit, reconnect, permessage-deflate),
+//! engine.io-client 3.x with `allow_eio3`, python-engineio's clients (threads and asyncio),
+//! and the gateway's own `/switchboard.js` in Node. Each test asserts what the client received.
 
 use std::time::Duration;
 
@@ -15,8 +15,13 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A gateway whose Engine.IO endpoint echoes every message (raw mode, `echo/{sid}`).
 async fn echo_gateway(max: usize, eio3: bool) -> TestGateway {
+    echo_gateway_with(max, eio3, false).await
+}
+
+async fn echo_gateway_with(max: usize, eio3: bool, deflate: bool) -> TestGateway {
     TestGateway::builder()
         .configure(|c| {
+            c.engineio.per_message_deflate.enabled = deflate;
             c.engineio.mode = BridgeMode::Raw;
             c.engineio.raw = RawConfig {
                 publish: "echo/{sid}".to_owned(),
@@ -190,6 +195,108 @@ async fn interop_python_engineio_client() {
         assert_eq!(e[0]["value"], "hello from python");
         assert_eq!(e[1]["value"], json!([0, 1, 254]));
     }
+    gw.shutdown().await;
+}
+
+/// Sum of the samples of `name` whose labels include every `labels` pair.
+fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+const DEFLATE_MESSAGES: &str = "switchboard_engineio_websocket_deflate_messages_total";
+const DEFLATE_BYTES: &str = "switchboard_engineio_websocket_deflate_bytes_total";
+
+#[tokio::test]
+async fn interop_permessage_deflate_with_node_and_python_clients() {
+    let gw = echo_gateway_with(1_000_000, false, true).await;
+    // engine.io-client 6 in Node offers permessage-deflate (ws) by default, directly on a
+    // WebSocket and on the upgrade from polling.
+    for scenario in ["deflate", "deflate-upgrade"] {
+        let out = eio6(&gw, scenario, &[]).await;
+        let e = echoes(&out);
+        assert_eq!(
+            (e[0]["type"].clone(), e[0]["same"].clone()),
+            (json!("text"), json!(true))
+        );
+        assert_eq!(
+            (e[1]["type"].clone(), e[1]["same"].clone()),
+            (json!("binary"), json!(true))
+        );
+        assert_eq!(e[2]["head"], "small");
+        let wire = &out.events_named("wire")[0];
+        assert_eq!(wire["extensions"], "permessage-deflate", "{scenario}");
+        let payload = wire["payload"].as_f64().unwrap_or_default();
+        // Both directions went compressed: far fewer bytes on the wire than in the messages.
+        for dir in ["read", "written"] {
+            let bytes = wire[dir].as_f64().unwrap_or(f64::MAX);
+            assert!(
+                bytes * 10.0 < payload,
+                "{scenario}: {dir} {bytes} of {payload}"
+            );
+        }
+    }
+    let m = gw.metrics().await;
+    for dir in ["in", "out"] {
+        // text and binary of each of the two runs; "small" stays under the threshold
+        assert_eq!(
+            metric(&m, DEFLATE_MESSAGES, &[("direction", dir)]),
+            4.0,
+            "{dir}"
+        );
+        let raw = metric(&m, DEFLATE_BYTES, &[("direction", dir), ("size", "raw")]);
+        let wire = metric(
+            &m,
+            DEFLATE_BYTES,
+            &[("direction", dir), ("size", "compressed")],
+        );
+        assert!(wire * 10.0 < raw, "{dir}: {wire} of {raw}");
+    }
+    // python-engineio's asyncio client (aiohttp, compress=15) negotiates it too.
+    let out = interop::run(
+        interop::python("engineio", "pyclient_deflate.py", &[gw.http_url("")]),
+        TIMEOUT,
+    )
+    .await;
+    out.assert_success();
+    let open = &out.events_named("open")[0];
+    assert_eq!(open["transport"], "websocket");
+    assert_eq!(open["compress"], 15);
+    assert!(
+        open["extensions"]
+            .as_str()
+            .is_some_and(|x| x.starts_with("permessage-deflate")),
+        "{open}"
+    );
+    for e in echoes(&out) {
+        assert_eq!(e["same"], true, "{e}");
+    }
+    let m = gw.metrics().await;
+    assert_eq!(metric(&m, DEFLATE_MESSAGES, &[("direction", "in")]), 6.0);
+    assert_eq!(metric(&m, DEFLATE_MESSAGES, &[("direction", "out")]), 6.0);
+    // Its thread-based client does not offer the extension: the session goes uncompressed.
+    let out = interop::run(
+        interop::python(
+            "engineio",
+            "pyclient.py",
+            &[gw.http_url(""), "websocket".to_owned()],
+        ),
+        TIMEOUT,
+    )
+    .await;
+    out.assert_success();
+    assert_eq!(echoes(&out)[0]["value"], "hello from python");
     gw.shutdown().await;
 }
 

@@ -1,6 +1,7 @@
 // engine.io-client 6.x against switchboard in raw echo mode.
 // Usage: node eio6.mjs <base url> <scenario> [text size] [binary size]
-// Scenarios: polling | websocket | upgrade | large-polling | large-websocket | reconnect.
+// Scenarios: polling | websocket | upgrade | large-polling | large-websocket | reconnect |
+// deflate | deflate-upgrade (permessage-deflate, as engine.io-client offers it by default).
 // Prints one JSON object per line; exits 0 when the scenario ran to its end.
 import { Socket } from "engine.io-client";
 
@@ -74,6 +75,35 @@ async function large(transports) {
   socket.close();
 }
 
+// Echoes compressible messages over a WebSocket and reports what was negotiated and how many
+// bytes crossed the wire, so the test can tell compressed frames were used both ways.
+async function deflate(transports) {
+  const socket = await open(transports, transports.length > 1);
+  if (socket.transport.name !== "websocket") {
+    await new Promise((resolve) => socket.once("upgrade", resolve));
+  }
+  const ws = socket.transport.ws;
+  const tcp = ws._socket;
+  const before = { read: tcp.bytesRead, written: tcp.bytesWritten };
+  const text = JSON.stringify(
+    Array.from({ length: 2000 }, (_, i) => ({ id: i, topic: "plant/1/temp", value: 21.5 })),
+  );
+  const bin = Buffer.alloc(100000, 7);
+  const got = await echo(socket, text);
+  out({ event: "echo", ...describe(got), same: got === text });
+  const back = Buffer.from(await echo(socket, bin));
+  out({ event: "echo", ...describe(back), same: back.equals(bin) });
+  out({ event: "echo", ...describe(await echo(socket, "small")) });
+  out({
+    event: "wire",
+    extensions: ws.extensions,
+    payload: text.length + bin.length + "small".length,
+    read: tcp.bytesRead - before.read,
+    written: tcp.bytesWritten - before.written,
+  });
+  socket.close();
+}
+
 async function reconnect() {
   const first = await open(["websocket"]);
   const sid1 = first.id;
@@ -105,6 +135,12 @@ try {
       break;
     case "reconnect":
       await reconnect();
+      break;
+    case "deflate":
+      await deflate(["websocket"]);
+      break;
+    case "deflate-upgrade":
+      await deflate(["polling", "websocket"]);
       break;
     default:
       fail("unknown scenario " + scenario);
