@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build release run test deps lint fmt fmt-check clippy nextest doc bench bench-quick clean-test-deps helm-check docker-check
+.PHONY: all build release run test deps lint fmt fmt-check clippy nextest doc bench bench-quick clean-test-deps helm-check docker-check fuzz soak
 
 all: build
 
@@ -63,3 +63,22 @@ bench: bench-deps
 bench-quick: bench-deps
 	$(CARGO) build --release -p switchboard -p switchboard-bench
 	taskset -c 1 target/release/switchboard-bench run --quick $(BENCH_ARGS)
+
+## Generated-input (hostile input) tests with many more cases than `make test` runs: every codec
+## (MQTT, Engine.IO, Socket.IO, IPC), the auth files, the fabric and the HTTP front over raw TCP.
+## Not part of `make test`. FUZZ_CASES=100000 make fuzz for a longer run.
+FUZZ_CASES ?= 20000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release \
+	  -p switchboard-mqtt-proto -p switchboard-engineio-proto -p switchboard-socketio-proto \
+	  -p switchboard-ipc-proto -p switchboard-auth -p switchboard-fabric
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p switchboard-tests --test hostile \
+	  generated_http_requests
+
+## Soak test (not part of `make test`): 10 minutes of mixed load over every protocol with clients
+## connecting and disconnecting; memory over time, errors and message loss; exit 1 on failure.
+## SOAK_SECONDS=60 make soak for a short run.
+SOAK_SECONDS ?= 600
+soak:
+	$(CARGO) build --release -p switchboard -p switchboard-bench
+	target/release/switchboard-soak --seconds $(SOAK_SECONDS) --gateway target/release/switchboard
