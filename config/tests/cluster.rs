@@ -40,16 +40,18 @@ fn a_blank_nats_url_leaves_clustering_off() {
 
 #[test]
 fn bad_cluster_settings_are_named() {
-    let mut c = Config::default();
-    c.cluster = ClusterConfig {
-        nats_url: Some("nats://".into()),
-        node_id: Some("gw.1".into()),
-        subject_prefix: "a.b".into(),
-        password: Some(Secret::new("pw")),
-        tls_cert: Some(PathBuf::from("/nonexistent/cert.pem")),
-        outbound_buffer_messages: 0,
-        retained_replicas: 0,
-        ..ClusterConfig::default()
+    let c = Config {
+        cluster: ClusterConfig {
+            nats_url: Some("nats://".into()),
+            node_id: Some("gw.1".into()),
+            subject_prefix: "a.b".into(),
+            password: Some(Secret::new("pw")),
+            tls_cert: Some(PathBuf::from("/nonexistent/cert.pem")),
+            outbound_buffer_messages: 0,
+            retained_replicas: 0,
+            ..ClusterConfig::default()
+        },
+        ..Config::default()
     };
     let got = keys(&c).join(" ");
     for key in [
