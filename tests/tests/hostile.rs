@@ -466,3 +466,90 @@ async fn huge_headers_and_bad_methods_get_clear_errors() {
     assert!(status < 500, "the front still serves ({status})");
     gw.shutdown().await;
 }
+
+/// A masked (zero key) WebSocket text frame, as a client sends it.
+fn ws_text(payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x81];
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&[0, 0, 0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engineio_session_that_never_reads_is_closed_and_others_keep_service() {
+    let gw = TestGateway::builder()
+        .configure(|c| {
+            c.engineio.max_buffered_packets = 64;
+            // A client that reads nothing answers no ping either.
+            c.engineio.ping_interval_ms = 500;
+            c.engineio.ping_timeout_ms = 500;
+        })
+        .start()
+        .await;
+    let front = gw.addresses.http;
+    let mqtt = gw.addresses.mqtt.expect("mqtt");
+    // A browser session that subscribes, then never reads again.
+    let stalled = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(front).expect("connect");
+        s.write_all(
+            b"GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n\
+              Upgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .expect("upgrade");
+        s.write_all(&ws_text(br#"4{"op":"sub","topic":"eflood/#","id":1}"#))
+            .expect("sub");
+        s
+    })
+    .await
+    .expect("stalled session");
+    gw.subscribed("eflood/x").await;
+    let (reader, mut rev) = mqtt_client(mqtt, "ereader").await;
+    reader
+        .subscribe("eflood/#", QoS::AtMostOnce)
+        .await
+        .expect("sub");
+    let (publisher, mut pev) = mqtt_client(mqtt, "epublisher").await;
+    tokio::spawn(async move { while pev.poll().await.is_ok() {} });
+    let payload = vec![b'x'; 4096];
+    let mut got = 0usize;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut closed = false;
+    while Instant::now() < deadline && !closed {
+        for _ in 0..50 {
+            publisher
+                .publish("eflood/x", QoS::AtMostOnce, false, payload.clone())
+                .await
+                .expect("publish");
+        }
+        while let Ok(Ok(ev)) = tokio::time::timeout(Duration::from_millis(5), rev.poll()).await {
+            if let Event::Incoming(Packet::Publish(_)) = ev {
+                got += 1;
+            }
+        }
+        let m = gw.metrics().await;
+        closed = metric(
+            &m,
+            "switchboard_disconnects_total",
+            &[("protocol", "engineio")],
+        ) >= 1.0;
+    }
+    let m = gw.metrics().await;
+    assert!(closed, "the stalled Engine.IO session was closed");
+    assert!(
+        metric(&m, "switchboard_dropped_total", &[("protocol", "engineio")]) >= 1.0,
+        "what it could not take is counted"
+    );
+    assert!(got > 500, "the MQTT reader kept receiving ({got})");
+    let (status, _) = switchboard_tests::http::get(&gw.admin_url("/healthz")).await;
+    assert_eq!(status, 200);
+    drop(stalled);
+    gw.shutdown().await;
+}
