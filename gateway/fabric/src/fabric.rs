@@ -11,6 +11,7 @@ use smallvec::SmallVec;
 use tokio::sync::oneshot;
 
 use crate::backplane::Backplane;
+use crate::clients::ClientRegistry;
 use crate::config::FabricConfig;
 use crate::error::{FabricError, RequestError};
 use crate::index::{Entry, Index};
@@ -75,6 +76,8 @@ pub struct SubscriptionInfo {
     pub group: Option<Arc<str>>,
     /// Highest QoS granted.
     pub max_qos: Qos,
+    /// Whether the subscriber is the gateway's own plumbing (see [`SubscriberSpec::internal`]).
+    pub internal: bool,
 }
 
 struct Inner {
@@ -86,6 +89,7 @@ struct Inner {
     backplane: OnceLock<Arc<dyn Backplane>>,
     pending: Mutex<HashMap<Arc<str>, oneshot::Sender<Arc<Message>>>>,
     subscribers: Mutex<HashMap<SubscriberId, SubscriberHandle>>,
+    clients: ClientRegistry,
     next_id: AtomicU64,
     reply_nonce: u64,
     metrics: FabricMetrics,
@@ -130,6 +134,7 @@ impl Fabric {
                 backplane: OnceLock::new(),
                 pending: Mutex::new(HashMap::new()),
                 subscribers: Mutex::new(HashMap::new()),
+                clients: ClientRegistry::default(),
                 next_id: AtomicU64::new(1),
                 reply_nonce: rand::random(),
                 metrics,
@@ -162,6 +167,11 @@ impl Fabric {
     /// The fabric's metrics, including the per-protocol connection metrics bridges use.
     pub fn metrics(&self) -> &FabricMetrics {
         &self.inner.metrics
+    }
+
+    /// The registry of connected clients of every protocol.
+    pub fn clients(&self) -> &ClientRegistry {
+        &self.inner.clients
     }
 
     /// Creates a subscriber with its own bounded queue.
@@ -460,6 +470,7 @@ impl Fabric {
                     client: entry.sub.client.clone(),
                     group: entry.opts.group.clone(),
                     max_qos: entry.opts.max_qos,
+                    internal: entry.sub.internal,
                 });
             });
         out.sort_by(|a, b| (&a.filter, a.subscriber).cmp(&(&b.filter, b.subscriber)));

@@ -27,6 +27,8 @@
 //! - [`subscriber`]: [`Subscriber`] with its bounded queue and [`OverflowPolicy`], [`Delivery`].
 //! - `retained`: the retained store (a trie of levels, bounded by count and bytes).
 //! - [`fabric`]: [`Fabric`]: publish, subscribe, retained values, request/reply, listings.
+//! - [`clients`]: the [`ClientRegistry`] of connected clients of every protocol (listing,
+//!   counters, kick), which each protocol feeds through a [`Registration`].
 //! - [`backplane`]: the [`Backplane`] a cluster link implements: interest changes, locally
 //!   published messages, remote responders; remote messages come in through
 //!   [`Fabric::publish_remote`] and [`Fabric::apply_retained`].
@@ -45,6 +47,7 @@
 
 pub mod auth;
 pub mod backplane;
+pub mod clients;
 pub mod config;
 pub mod durable;
 pub mod error;
@@ -59,6 +62,10 @@ pub mod topic;
 
 pub use auth::{Access, AllowAll, AuthError, Authorizer, Credentials, Identity};
 pub use backplane::{Backplane, Responders};
+pub use clients::{
+    ClientControl, ClientId, ClientInfo, ClientPage, ClientQuery, ClientRegistry, ClientSpec,
+    ClientStats, HeldSubscription, Kick, NoControl, Registration,
+};
 pub use config::FabricConfig;
 pub use durable::{Durable, Ticket};
 pub use error::{Closed, FabricError, RequestError, TopicError};

@@ -129,6 +129,9 @@ pub struct SubscriberSpec {
     pub policy: Option<OverflowPolicy>,
     /// Told of every delivery entering and leaving the queue.
     pub observer: Option<Arc<dyn QueueObserver>>,
+    /// The gateway's own plumbing (a bridge's shared subscriber), not a client: marked as such in
+    /// [`Fabric::subscriptions`](crate::Fabric::subscriptions).
+    pub internal: bool,
 }
 
 impl SubscriberSpec {
@@ -140,7 +143,14 @@ impl SubscriberSpec {
             capacity: None,
             policy: None,
             observer: None,
+            internal: false,
         }
+    }
+
+    /// Marks the subscriber as the gateway's own plumbing rather than a client.
+    pub fn internal(mut self) -> Self {
+        self.internal = true;
+        self
     }
 
     /// Sets the queue observer.
@@ -167,6 +177,7 @@ pub(crate) struct SubInner {
     pub(crate) id: SubscriberId,
     pub(crate) protocol: Arc<str>,
     pub(crate) client: Arc<str>,
+    pub(crate) internal: bool,
     capacity: usize,
     policy: OverflowPolicy,
     queue: Mutex<VecDeque<Delivery>>,
@@ -203,6 +214,7 @@ impl SubInner {
             id,
             protocol: spec.protocol.clone(),
             client: spec.client.clone(),
+            internal: spec.internal,
             capacity: capacity.max(1),
             policy,
             queue: Mutex::new(VecDeque::new()),
@@ -522,5 +534,9 @@ impl SubscriberHandle {
     /// Deliveries handed to the owner so far.
     pub fn delivered(&self) -> u64 {
         self.inner.delivered.load(Ordering::Relaxed)
+    }
+    /// Subscriptions (filters) held.
+    pub fn subscriptions(&self) -> usize {
+        self.inner.filter_count.load(Ordering::Relaxed)
     }
 }
