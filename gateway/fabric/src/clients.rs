@@ -14,14 +14,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::SystemTime;
 
+use futures_util::task::AtomicWaker;
 use parking_lot::{Mutex, RwLock};
 use smallvec::SmallVec;
-use tokio::sync::Notify;
 
 use crate::subscriber::{SubscriberHandle, SubscriberId};
 
@@ -190,7 +192,8 @@ struct Entry {
     live: Mutex<Live>,
     control: Arc<dyn ClientControl>,
     kicked: AtomicBool,
-    kick_signal: Notify,
+    /// The connection task waiting for a kick ([`Registration::poll_kicked`]).
+    kick_waker: AtomicWaker,
 }
 
 impl Entry {
@@ -304,7 +307,7 @@ impl ClientRegistry {
             }),
             control,
             kicked: AtomicBool::new(false),
-            kick_signal: Notify::new(),
+            kick_waker: AtomicWaker::new(),
         });
         self.map.write().insert(entry.id.clone(), entry.clone());
         Registration {
@@ -389,7 +392,7 @@ impl ClientRegistry {
         if entry.kicked.swap(true, Ordering::AcqRel) {
             return Kick::AlreadyKicked;
         }
-        entry.kick_signal.notify_one();
+        entry.kick_waker.wake();
         entry.control.kick();
         Kick::Kicked
     }
@@ -481,18 +484,23 @@ impl Registration {
         self.entry.kicked.load(Ordering::Acquire)
     }
 
-    /// Resolves once an operator kicked the client. Cancel-safe: a kick that arrives while this
-    /// future is not polled is seen by the next call.
-    pub async fn kicked(&self) {
-        loop {
-            if self.is_kicked() {
-                return;
-            }
-            let notified = self.entry.kick_signal.notified();
-            if self.is_kicked() {
-                return;
-            }
-            notified.await;
+    /// Resolves once an operator kicked the client. Cancel-safe. Only one task (the
+    /// connection's) should wait for a registration's kick.
+    pub fn kicked(&self) -> impl Future<Output = ()> + Send + '_ {
+        std::future::poll_fn(|cx| self.poll_kicked(cx))
+    }
+
+    /// Polls for a kick: ready once an operator kicked the client, otherwise the task is woken
+    /// when that happens. Lets a connection's event loop wait for it without keeping a future.
+    pub fn poll_kicked(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_kicked() {
+            return Poll::Ready(());
+        }
+        self.entry.kick_waker.register(cx.waker());
+        if self.is_kicked() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
     }
 }

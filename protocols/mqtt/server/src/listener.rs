@@ -82,7 +82,7 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tls: Option
             async move {
                 let _permit = permit;
                 match tls {
-                    None => connection::serve(shared2, stream, peer, None).await,
+                    None => connection::serve(shared2, stream, peer, None, "tcp").await,
                     // Boxed: a TLS stream is large, plain connections should not pay for it.
                     Some(t) => Box::pin(serve_tls(shared2, stream, peer, t)).await,
                 }
@@ -127,7 +127,7 @@ async fn serve_tls(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, tls
     } else {
         None
     };
-    connection::serve(shared, Stream(stream), peer, identity).await;
+    connection::serve(shared, Stream(stream), peer, identity, "tls").await;
 }
 
 /// Reads a CONNECT (briefly) and answers that the server is full.

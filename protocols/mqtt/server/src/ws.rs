@@ -78,7 +78,7 @@ async fn run(
 ) {
     let _permit = permit;
     let (ours, theirs) = tokio::io::duplex(PIPE);
-    let conn = connection::serve(shared, Stream(ours), peer, None);
+    let conn = connection::serve(shared, Stream(ours), peer, None, "ws");
     let pump = pump(socket, theirs);
     tokio::join!(conn, pump);
 }

@@ -476,3 +476,46 @@ async fn shutdown_closes_connections_still_in_their_handshake() {
     );
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn clients_are_listed_and_an_admin_kick_says_0x98_to_v5_and_closes_v3() {
+    use switchboard_fabric::{ClientId, Kick};
+    let b = start(MqttConfig::default()).await;
+    let mut five = Client::v(b.addr, ProtocolVersion::V5, "five").await;
+    let mut three = Client::v(b.addr, ProtocolVersion::V3_1_1, "three").await;
+    five.sub("k/#", QoS::AtLeastOnce).await;
+    let clients = b.fabric.clients();
+    let id5 = ClientId::new("mqtt", "five");
+    let info = clients.get(&id5).expect("five is listed");
+    assert_eq!(info.transport, "tcp");
+    assert!(info.remote.is_some_and(|r| r.ip().is_loopback()));
+    assert_eq!(info.stats.subscriptions, 1);
+    assert!(clients.contains(&ClientId::new("mqtt", "three")));
+
+    assert_eq!(clients.kick(&id5), Kick::Kicked);
+    let d = five.closed().await.expect("a DISCONNECT before the close");
+    assert_eq!(d.reason_code, ReasonCode::AdministrativeAction);
+    assert_eq!(clients.kick(&ClientId::new("mqtt", "three")), Kick::Kicked);
+    assert!(
+        three.closed().await.is_none(),
+        "3.1.1 has no server DISCONNECT"
+    );
+    for _ in 0..500 {
+        if clients.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        clients.is_empty(),
+        "kicked clients are gone from the registry"
+    );
+    assert_eq!(
+        b.metric(
+            "switchboard_disconnects_total",
+            &[("protocol", "mqtt"), ("reason", "admin_kick")]
+        ),
+        2.0
+    );
+    b.shutdown().await;
+}

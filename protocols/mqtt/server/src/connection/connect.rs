@@ -87,6 +87,7 @@ pub(crate) async fn handshake<T: Transport>(
     io: &mut Io<T>,
     peer: SocketAddr,
     cert_identity: Option<String>,
+    label: &'static str,
 ) -> Option<Accepted> {
     let config = &shared.config;
     let mut decoder = Decoder::new(config.max_packet_size);
@@ -342,7 +343,7 @@ pub(crate) async fn handshake<T: Transport>(
             .map_or(u16::MAX, NonZeroU16::get)
             .min(config.max_inflight),
     );
-    let state = Box::new(State {
+    let mut state = Box::new(State {
         shared: shared.clone(),
         version,
         decoder,
@@ -363,7 +364,9 @@ pub(crate) async fn handshake<T: Transport>(
         problem_info: props.request_problem_information.unwrap_or(true),
         topics: None,
         held: None,
+        registration: None,
     });
+    super::register(&mut state, peer, label);
     super::inbound::save_session(&state);
     Some(Accepted {
         state,

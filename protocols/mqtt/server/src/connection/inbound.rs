@@ -450,6 +450,9 @@ fn subscribe(state: &mut State, out: &mut BytesMut, s: Subscribe, tally: &mut Ta
                     spec = spec.observer(j.clone());
                 }
                 let created = shared.fabric.subscriber(spec);
+                if let Some(r) = &state.registration {
+                    r.attach(created.handle());
+                }
                 state.origin = Origin::new(shared.protocol.clone(), state.client_id.clone())
                     .with_subscriber(created.id());
                 none.insert(Box::new(created))

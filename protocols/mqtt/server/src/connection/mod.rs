@@ -33,7 +33,7 @@ use std::time::Duration;
 use std::collections::VecDeque;
 
 use bytes::{Buf, BytesMut};
-use switchboard_fabric::{Closed, Delivery, Identity, Origin};
+use switchboard_fabric::{ClientSpec, Closed, Delivery, Identity, NoControl, Origin, Registration};
 use switchboard_mqtt_proto::{
     Decoder, Disconnect, DisconnectProperties, MqttString, ProtocolVersion, ReasonCode, Will,
 };
@@ -232,6 +232,8 @@ pub(crate) enum End {
     Shutdown,
     /// The client broke the protocol; the reason code was sent to MQTT 5 clients.
     Protocol(ReasonCode, &'static str),
+    /// An operator disconnected the client (admin API).
+    Kicked,
 }
 
 impl End {
@@ -245,6 +247,7 @@ impl End {
             End::TakenOver => "session_taken_over",
             End::Shutdown => "server_shutdown",
             End::Protocol(..) => "protocol_error",
+            End::Kicked => "admin_kick",
         }
     }
 
@@ -255,6 +258,7 @@ impl End {
             End::TakenOver => Some(ReasonCode::SessionTakenOver),
             End::Shutdown => Some(ReasonCode::ServerShuttingDown),
             End::Protocol(code, _) => Some(code),
+            End::Kicked => Some(ReasonCode::AdministrativeAction),
             _ => None,
         }
     }
@@ -290,6 +294,8 @@ pub(crate) struct State {
     pub(crate) topics: Option<Box<Topics>>,
     /// Acknowledgements waiting for durability (with a store whose fsync mode makes them wait).
     pub(crate) held: Option<Box<HeldAcks>>,
+    /// The connection's entry in the fabric's client registry (admin listing and kick).
+    pub(crate) registration: Option<Box<Registration>>,
 }
 
 /// Per-connection topic state: conversion caches and topic aliases.
@@ -317,6 +323,14 @@ impl State {
     }
 }
 
+/// Ready once an operator kicked the connection (admin API).
+fn poll_kicked(registration: &Option<Box<Registration>>, cx: &mut Context<'_>) -> Poll<()> {
+    match registration {
+        Some(r) => r.poll_kicked(cx),
+        None => Poll::Pending,
+    }
+}
+
 async fn next_delivery(session: &mut Session) -> Result<Delivery, Closed> {
     if let Some(d) = session.take_restored() {
         return Ok(d);
@@ -327,12 +341,14 @@ async fn next_delivery(session: &mut Session) -> Result<Delivery, Closed> {
     }
 }
 
-/// Serves one connection on `transport` from its first byte to its close.
+/// Serves one connection on `transport` (`label`: `tcp`, `tls`, `ws`, for the client registry)
+/// from its first byte to its close.
 pub(crate) async fn serve<T: Transport>(
     shared: Arc<Shared>,
     transport: T,
     peer: SocketAddr,
     cert_identity: Option<String>,
+    label: &'static str,
 ) {
     let _guard = shared.proto.connection_opened();
     let mut io = Box::new(Io::new(transport));
@@ -340,7 +356,7 @@ pub(crate) async fn serve<T: Transport>(
     // the event loop's state.
     let stop = shared.stop.clone();
     let handshake = tokio::select! {
-        a = Box::pin(connect::handshake(&shared, &mut io, peer, cert_identity)) => a,
+        a = Box::pin(connect::handshake(&shared, &mut io, peer, cert_identity, label)) => a,
         // A connection still in its handshake when the gateway stops is simply closed.
         _ = stop.cancelled() => None,
     };
@@ -353,6 +369,19 @@ pub(crate) async fn serve<T: Transport>(
     };
     tracing::Span::current().record("client_id", &*accepted.state.client_id);
     run(io, accepted).await;
+}
+
+/// Lists the connection in the fabric's client registry, with the session's subscriber.
+pub(crate) fn register(state: &mut State, peer: SocketAddr, label: &'static str) {
+    let shared = &state.shared;
+    let spec = ClientSpec::new(shared.protocol.clone(), state.client_id.clone(), label)
+        .remote(Some(peer))
+        .user(state.identity.user.clone());
+    let registration = shared.fabric.clients().register(spec, Arc::new(NoControl));
+    if let Some(s) = &state.session.subscriber {
+        registration.attach(s.handle());
+    }
+    state.registration = Some(Box::new(registration));
 }
 
 async fn run<T: Transport>(mut io: Box<Io<T>>, accepted: Accepted) {
@@ -396,6 +425,7 @@ async fn run<T: Transport>(mut io: Box<Io<T>>, accepted: Accepted) {
         let event = tokio::select! {
             biased;
             _ = shared.stop.cancelled() => break End::Shutdown,
+            _ = poll_fn(|cx| poll_kicked(&state.registration, cx)) => break End::Kicked,
             k = &mut kick, if kick_live => {
                 kick_live = false;
                 match k {
@@ -580,6 +610,7 @@ async fn close<T: Transport>(
             End::Shutdown => state.reason("server shutting down"),
             End::TakenOver => state.reason("another connection took the session over"),
             End::KeepAlive => state.reason("nothing received within 1.5 x keep alive"),
+            End::Kicked => state.reason("disconnected by an administrator"),
             _ => None,
         };
         put_disconnect(state.version, &mut io.wbuf, code, text, &mut tally);
@@ -654,7 +685,7 @@ mod size_tests {
         ));
         let (a, _b) = tokio::io::duplex(16);
         let peer = SocketAddr::from(([127, 0, 0, 1], 1));
-        let fut = serve(shared, crate::transport::Stream(a), peer, None);
+        let fut = serve(shared, crate::transport::Stream(a), peer, None, "tcp");
         let future = std::mem::size_of_val(&fut);
         assert!(future <= 768, "connection future: {future} bytes");
         let state = std::mem::size_of::<State>();
