@@ -265,7 +265,7 @@ impl<H: Handler> Engine<H> {
         let mut deadline = socket.heartbeat_deadline();
         loop {
             tokio::select! {
-                _ = socket.closed.cancelled() => break,
+                _ = socket.closed() => break,
                 _ = tokio::time::sleep_until(deadline) => {
                     match socket.heartbeat_tick(Instant::now()) {
                         Some(d) => deadline = d,

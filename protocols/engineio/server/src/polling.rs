@@ -138,7 +138,7 @@ impl<H: Handler> Engine<H> {
             }
             tokio::select! {
                 _ = notified => {}
-                _ = socket.closed.cancelled() => {}
+                _ = socket.closed() => {}
             }
         }
         pending.answered = true;

@@ -5,16 +5,15 @@
 //! Every method is synchronous and holds the session lock only for a few instructions; nothing
 //! waits while holding it.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use switchboard_engineio_proto::{CloseReason, Packet, ProtocolVersion, Sid, Transport};
 use switchboard_fabric::ConnectionGuard;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::BufferOverflow;
 use crate::engine::Shared;
@@ -56,8 +55,9 @@ impl Heartbeat {
 pub(crate) struct State {
     pub(crate) transport: Transport,
     pub(crate) upgrade: Upgrade,
-    /// Packets waiting for the transport, in order.
-    pub(crate) queue: VecDeque<Packet>,
+    /// Packets waiting for the transport, in order. Handed over whole to the transport, so an
+    /// idle session keeps no capacity here.
+    pub(crate) queue: Vec<Packet>,
     /// How many of the queued packets are messages (the bounded part).
     pub(crate) messages: usize,
     /// A polling GET is waiting for packets.
@@ -81,7 +81,9 @@ pub struct Socket<D> {
     pub(crate) writer: Notify,
     /// Wakes [`Socket::send_wait`] callers when the writer drained the buffer.
     space: Notify,
-    pub(crate) closed: CancellationToken,
+    /// Set once the session closes; [`Socket::closed`] waits on `closed_notify` for it.
+    closed_flag: AtomicBool,
+    closed_notify: Notify,
     pub(crate) shared: Arc<Shared>,
     _connection: ConnectionGuard,
     data: D,
@@ -123,7 +125,7 @@ impl<D> Socket<D> {
             state: Mutex::new(State {
                 transport,
                 upgrade: Upgrade::Idle,
-                queue: VecDeque::new(),
+                queue: Vec::new(),
                 messages: 0,
                 polling: false,
                 posting: false,
@@ -134,7 +136,8 @@ impl<D> Socket<D> {
             }),
             writer: Notify::new(),
             space: Notify::new(),
-            closed: CancellationToken::new(),
+            closed_flag: AtomicBool::new(false),
+            closed_notify: Notify::new(),
             shared,
             _connection: connection,
             data,
@@ -168,12 +171,22 @@ impl<D> Socket<D> {
 
     /// Whether the session is closed (or closing).
     pub fn is_closed(&self) -> bool {
-        self.closed.is_cancelled()
+        self.closed_flag.load(Ordering::Acquire)
     }
 
     /// Resolves when the session closes.
-    pub fn closed(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
-        self.closed.cancelled()
+    pub fn closed(&self) -> impl Future<Output = ()> + '_ {
+        async move {
+            loop {
+                let notified = self.closed_notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.is_closed() {
+                    return;
+                }
+                notified.await;
+            }
+        }
     }
 
     /// Queues a packet for the client without waiting.
@@ -208,7 +221,7 @@ impl<D> Socket<D> {
             }
             st.messages += 1;
         }
-        st.queue.push_back(packet);
+        st.queue.push(packet);
         let wake = st.queue.len() == 1;
         drop(st);
         if wake {
@@ -235,7 +248,7 @@ impl<D> Socket<D> {
                         if is_message(&p) {
                             st.messages += 1;
                         }
-                        st.queue.push_back(p);
+                        st.queue.push(p);
                     }
                     let wake = st.queue.len() == 1;
                     drop(st);
@@ -248,7 +261,7 @@ impl<D> Socket<D> {
             }
             tokio::select! {
                 _ = notified => {}
-                _ = self.closed.cancelled() => return Err(SendError::Closed),
+                _ = self.closed() => return Err(SendError::Closed),
             }
         }
     }
@@ -327,7 +340,7 @@ impl<D> Socket<D> {
             }
             tokio::select! {
                 _ = notified => {}
-                _ = self.closed.cancelled() => return Err(SendError::Closed),
+                _ = self.closed() => return Err(SendError::Closed),
             }
         }
     }
@@ -342,7 +355,7 @@ impl<D> Socket<D> {
             if is_message(&p) {
                 st.messages += 1;
             }
-            st.queue.push_back(p);
+            st.queue.push(p);
         }
         let wake = was_empty && !st.queue.is_empty();
         drop(st);
@@ -361,14 +374,19 @@ impl<D> Socket<D> {
             }
             st.close = Some(reason);
         }
-        self.closed.cancel();
+        self.closed_flag.store(true, Ordering::Release);
+        self.closed_notify.notify_waiters();
         self.space.notify_waiters();
     }
 
     /// Moves every queued packet into `out` (in order) and reports whether the session closed.
     pub(crate) fn take_queued(&self, out: &mut Vec<Packet>) -> Option<CloseReason> {
         let mut st = self.state.lock();
-        out.extend(st.queue.drain(..));
+        if out.is_empty() {
+            *out = std::mem::take(&mut st.queue);
+        } else {
+            out.append(&mut st.queue);
+        }
         st.messages = 0;
         let wake = std::mem::take(&mut st.space_waiters);
         let close = st.close;
@@ -389,7 +407,7 @@ impl<D> Socket<D> {
         match st.heartbeat {
             Heartbeat::PingAt(at) if now >= at => {
                 st.heartbeat = Heartbeat::PongBy(now + self.shared.ping_timeout);
-                st.queue.push_back(Packet::ping());
+                st.queue.push(Packet::ping());
                 let wake = st.queue.len() == 1;
                 let next = st.heartbeat.deadline();
                 drop(st);

@@ -315,7 +315,7 @@ impl<H: Handler> Engine<H> {
                     // One at a time: what follows `upgrade` belongs to the upgraded session.
                     ControlFlow::Break(())
                 })) => r,
-                _ = socket.closed.cancelled() => return Err("the session closed"),
+                _ = socket.closed() => return Err("the session closed"),
             };
             if read.is_err() {
                 return Err("the WebSocket closed");
@@ -391,7 +391,6 @@ impl<H: Handler> Engine<H> {
         let protocol = socket.protocol();
         let binary = socket.state.lock().supports_binary;
         let write_timeout = self.shared.ping_interval + self.shared.ping_timeout;
-        let mut batch = Vec::new();
         let mut ending: Option<Ending> = None;
         let heartbeat = tokio::time::sleep_until(socket.heartbeat_deadline());
         tokio::pin!(heartbeat);
@@ -399,12 +398,12 @@ impl<H: Handler> Engine<H> {
             if let Some((n, wire, raw)) = conn.take_inflated() {
                 self.shared.metrics.deflated("in", n, raw, wire);
             }
+            // A fresh batch each turn: the socket's buffer moves here and is freed once
+            // written, so an idle session holds no packet buffer.
+            let mut batch = Vec::new();
             let close = socket.take_queued(&mut batch);
             if !batch.is_empty() || conn.has_pending() {
-                if close.is_some() && ending.is_some() {
-                    // The connection is gone or broken: nothing more goes out on it.
-                    batch.clear();
-                } else {
+                if close.is_none() || ending.is_none() {
                     let written = tokio::time::timeout(
                         write_timeout,
                         conn.send(protocol, binary, &mut batch),
@@ -413,7 +412,6 @@ impl<H: Handler> Engine<H> {
                     match written {
                         Ok(Ok(w)) => self.count_written(w),
                         _ => {
-                            batch.clear();
                             ending.get_or_insert(Ending::Gone);
                             socket.close(CloseReason::TransportError);
                             continue;
@@ -431,7 +429,7 @@ impl<H: Handler> Engine<H> {
             }
             tokio::select! {
                 biased;
-                _ = socket.closed.cancelled() => {}
+                _ = socket.closed() => {}
                 _ = &mut heartbeat, if drive => {
                     if let Some(next) = socket.heartbeat_tick(Instant::now()) {
                         heartbeat.as_mut().reset(next);
