@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::net::{http, next, next_json, send_text, serve, serve_with, ws, ws_session};
+use common::net::{http, next, next_json, next_text, send_text, serve, serve_with, ws, ws_session};
 use futures_util::SinkExt;
 use serde_json::json;
 use switchboard_engineio::EngineIoConfig;
@@ -424,4 +424,34 @@ fn metric(s: &common::net::Server, name: &str, label: &str) -> f64 {
         .filter(|l| l.starts_with(name) && l.contains(label))
         .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
         .sum()
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_an_admin_kick_is_a_forced_close() {
+    use switchboard_fabric::{ClientId, Kick};
+    let s = serve(EngineIoConfig::default()).await;
+    let (mut w, sid) = ws_session(s.addr, "").await;
+    assert_eq!(
+        op(&mut w, json!({"op":"sub","topic":"k/#","id":1})).await,
+        json!({"op":"ack","id":1})
+    );
+    let clients = s.fabric.clients();
+    let id = ClientId::new("engineio", sid.as_str());
+    let info = clients.get(&id).expect("the session is listed");
+    assert_eq!(info.transport, "websocket");
+    assert_eq!(info.stats.subscriptions, 1);
+    assert_eq!(clients.kick(&id), Kick::Kicked);
+    // engine.io's goodbye: a `close` packet, then a close frame saying why.
+    assert_eq!(next_text(&mut w).await, "1");
+    match next(&mut w).await {
+        Some(WsMessage::Close(Some(f))) => assert_eq!(f.reason.as_str(), "forced close"),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    for _ in 0..500 {
+        if clients.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(clients.is_empty(), "the closed session left the registry");
 }

@@ -185,6 +185,7 @@ fn auth(inner: &Inner, socket: &Socket<Session>, op: &Op<'_>) {
         .authenticate(PROTOCOL, &session.client, &creds)
     {
         Ok(identity) => {
+            session.set_user(identity.user.clone());
             *session.identity.lock() = Some(identity);
             send_text(socket, frames::ack(op.id));
         }
@@ -435,9 +436,11 @@ async fn apply(
     let frame = match command {
         Command::Sub { filter, id } => {
             let sub = sub.get_or_insert_with(|| {
-                inner
+                let created = inner
                     .fabric
-                    .subscriber(SubscriberSpec::new(PROTOCOL, socket.data().client.clone()))
+                    .subscriber(SubscriberSpec::new(PROTOCOL, socket.data().client.clone()));
+                socket.data().attach(&created);
+                created
             });
             let held = sub.subscriptions().count();
             let exists = sub.subscriptions().any(|(f, _)| *f == filter);

@@ -36,8 +36,9 @@ use http::header;
 use parking_lot::Mutex;
 use switchboard_engineio_proto::{CloseReason, MessageData, Str};
 use switchboard_fabric::{
-    Access, Authorizer, Credentials, Delivery, Fabric, Identity, Message, Origin, PayloadKind,
-    ProtocolMetrics, Qos, SubOptions, Subscriber, SubscriberSpec, Topic, TopicFilter,
+    Access, Authorizer, ClientControl, ClientSpec, Credentials, Delivery, Fabric, Identity,
+    Message, Origin, PayloadKind, ProtocolMetrics, Qos, Registration, SubOptions, Subscriber,
+    SubscriberSpec, Topic, TopicFilter,
 };
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
@@ -106,6 +107,44 @@ pub struct Session {
     pub(crate) requests: AtomicUsize,
     pub(crate) replies: Mutex<Replies>,
     raw: Option<RawTopics>,
+    /// The peer's address from the handshake request.
+    peer: Option<std::net::SocketAddr>,
+    /// The session's entry in the fabric's client registry, from open to close.
+    pub(crate) registration: Mutex<Option<Registration>>,
+}
+
+/// How the client registry reaches a session: an admin kick closes it with `forced close`.
+struct Control(std::sync::Weak<Socket<Session>>);
+
+impl ClientControl for Control {
+    fn kick(&self) {
+        if let Some(s) = self.0.upgrade() {
+            s.close(CloseReason::ForcedClose);
+        }
+    }
+
+    fn transport(&self) -> Option<&'static str> {
+        self.0.upgrade().map(|s| match s.transport() {
+            switchboard_engineio_proto::Transport::Polling => "polling",
+            switchboard_engineio_proto::Transport::WebSocket => "websocket",
+        })
+    }
+}
+
+impl Session {
+    /// Counts `sub` as this session's in the client registry.
+    pub(crate) fn attach(&self, sub: &Subscriber) {
+        if let Some(r) = &*self.registration.lock() {
+            r.attach(sub.handle());
+        }
+    }
+
+    /// Records the authenticated user in the client registry.
+    pub(crate) fn set_user(&self, user: Option<Arc<str>>) {
+        if let Some(r) = &*self.registration.lock() {
+            r.set_user(user);
+        }
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -384,11 +423,25 @@ impl Handler for Bridge {
             requests: AtomicUsize::new(0),
             replies: Mutex::new(Replies::default()),
             raw,
+            peer: handshake.peer,
+            registration: Mutex::new(None),
         })
     }
 
     fn on_connect(&self, socket: &Arc<Socket<Session>>) {
         let inner = &self.inner;
+        let session = socket.data();
+        let spec = ClientSpec::new(inner.protocol.clone(), session.client.clone(), "polling")
+            .remote(session.peer)
+            .user(
+                session
+                    .identity
+                    .lock()
+                    .as_ref()
+                    .and_then(|i| i.user.clone()),
+            );
+        let control = Arc::new(Control(Arc::downgrade(socket)));
+        *session.registration.lock() = Some(inner.fabric.clients().register(spec, control));
         let Some(raw) = &socket.data().raw else {
             return;
         };
@@ -401,6 +454,7 @@ impl Handler for Bridge {
         for f in &raw.subscribe {
             sub.subscribe(f.clone(), SubOptions::default());
         }
+        socket.data().attach(&sub);
         let inner = self.inner.clone();
         let socket = socket.clone();
         self.inner
@@ -416,6 +470,7 @@ impl Handler for Bridge {
     }
 
     fn on_disconnect(&self, socket: &Arc<Socket<Session>>, reason: CloseReason) {
+        drop(socket.data().registration.lock().take());
         tracing::debug!(client = %socket.data().client, reason = reason.as_str(), "engine.io bridge session ended");
     }
 }
