@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bridge::BridgeState;
-use crate::config::{IpcConfig, IpcTrust};
+use crate::config::IpcConfig;
+use crate::connection::Identified;
 use crate::error::CloseReason;
 use crate::metrics::{IpcMetrics, reason};
 use crate::router::{Changes, ConnId, Limits, Router};
@@ -149,7 +150,7 @@ impl Broker {
     pub(crate) fn handle(
         self: &Arc<Self>,
         conn: ConnId,
-        identity: &mut Identity,
+        id: &mut Identified,
         raw: RawPacket,
         handshaken: &mut bool,
         batch: &mut Batch,
@@ -161,7 +162,7 @@ impl Broker {
             match route.kind {
                 CommandKind::SendMessage => {
                     batch.messages += 1;
-                    self.route_message(conn, identity, &raw, &route, channel);
+                    self.route_message(conn, &id.identity, &raw, &route, channel);
                     return Ok(());
                 }
                 CommandKind::RequestResponse => {
@@ -182,8 +183,8 @@ impl Broker {
                 let changes = self
                     .router
                     .handshake(conn, command.peers(), &self.gateway.id)?;
-                if !*handshaken && self.config.trust == IpcTrust::Local {
-                    name_identity(identity, command.peers());
+                if !*handshaken && id.trusted {
+                    name_identity(&mut id.identity, command.peers());
                 }
                 self.apply(conn, changes);
                 *handshaken = true;
@@ -196,7 +197,7 @@ impl Broker {
             CommandKind::AddChannelListener => {
                 self.metrics.packets(command.kind.as_str(), 1);
                 let channel = command.channel();
-                if self.allowed(identity, Access::Subscribe, channel) {
+                if self.allowed(&id.identity, Access::Subscribe, channel) {
                     let changes = self.router.add_listener(conn, command.peers(), channel)?;
                     self.apply(conn, changes);
                 }

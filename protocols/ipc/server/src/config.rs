@@ -66,11 +66,12 @@ pub struct IpcConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IpcTrust {
-    /// Every connection that reaches the listener (loopback TCP, or the unix socket within its
+    /// Every connection from this machine (a loopback address, or the unix socket within its
     /// file permissions) is let in, also when `auth.anonymous` is off. Its identity is the
     /// `peerName` of the first peer it registers (its handshake), so `user <peerName>`
     /// sections of the ACL file apply to it; a peer without a name is an anonymous client of
-    /// the ACL. The default.
+    /// the ACL. Connections from other machines (when `listen` is not a loopback address) are
+    /// anonymous clients, as with `none`. The default.
     #[default]
     Local,
     /// Connections are anonymous clients of `[auth]`: refused when anonymous access is off,

@@ -57,11 +57,18 @@ impl ReadSide for tokio::net::unix::OwnedReadHalf {}
 
 impl ReadSide for tokio::io::ReadHalf<tokio::io::DuplexStream> {}
 
+/// Who a connection is, and whether its handshake may name it (a trusted local connection).
+#[derive(Debug)]
+pub(crate) struct Identified {
+    pub(crate) identity: Identity,
+    pub(crate) trusted: bool,
+}
+
 /// Serves one accepted connection until it ends.
 pub(crate) async fn serve<R: ReadSide, W: AsyncWrite + Unpin + Send>(
     broker: Arc<Broker>,
     conn: ConnId,
-    mut identity: Identity,
+    mut identity: Identified,
     mut reader: R,
     mut writer: W,
     quickack: bool,
@@ -118,7 +125,7 @@ pub(crate) async fn serve<R: ReadSide, W: AsyncWrite + Unpin + Send>(
 async fn read_loop<R: ReadSide>(
     broker: &Arc<Broker>,
     conn: ConnId,
-    identity: &mut Identity,
+    identity: &mut Identified,
     reader: &mut R,
     outbox: &Outbox,
     quickack: bool,

@@ -2,8 +2,9 @@
 //!
 //! An accept loop only accepts: it enforces `max_connections`, sets `TCP_NODELAY`, and hands
 //! the socket to a task on the service's tracker, where authentication and the connection's
-//! life happen (in its own tracing span). With `trust = "local"` every connection is let in
-//! and named at its handshake; with `trust = "none"` it is an anonymous client of `[auth]`.
+//! life happen (in its own tracing span). With `trust = "local"` every connection from this
+//! machine (loopback, unix socket) is let in and named at its handshake; with `trust = "none"`,
+//! and for connections from other machines, it is an anonymous client of `[auth]`.
 
 use std::io;
 use std::path::Path;
@@ -75,7 +76,11 @@ pub(crate) async fn accept_tcp(broker: Arc<Broker>, listener: TcpListener, limit
             let _ = stream.set_nodelay(true);
         }
         let (reader, writer) = stream.into_split();
-        spawn(&broker, reader, writer, remote.to_string(), permit, nodelay);
+        let remote = Remote {
+            name: remote.to_string(),
+            local: remote.ip().is_loopback(),
+        };
+        spawn(&broker, reader, writer, remote, permit, nodelay);
     }
 }
 
@@ -102,7 +107,11 @@ pub(crate) async fn accept_unix(
             continue;
         };
         let (reader, writer) = stream.into_split();
-        spawn(&broker, reader, writer, "unix".to_owned(), permit, false);
+        let remote = Remote {
+            name: "unix".to_owned(),
+            local: true,
+        };
+        spawn(&broker, reader, writer, remote, permit, false);
     }
     if let Ok(addr) = listener.local_addr()
         && let Some(path) = addr.as_pathname()
@@ -122,12 +131,22 @@ fn admit(broker: &Broker, limit: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit
     }
 }
 
+/// Where a connection comes from.
+#[derive(Debug)]
+pub(crate) struct Remote {
+    /// The peer address (`unix` for the unix socket), for logs.
+    pub(crate) name: String,
+    /// Whether it is on this machine (a loopback address, or the unix socket): only local
+    /// connections are trusted under `trust = "local"`.
+    pub(crate) local: bool,
+}
+
 /// Runs one connection in a task on the service's tracker.
 pub(crate) fn spawn<R, W>(
     broker: &Arc<Broker>,
     reader: R,
     writer: W,
-    remote: String,
+    remote: Remote,
     permit: OwnedSemaphorePermit,
     quickack: bool,
 ) where
@@ -135,17 +154,19 @@ pub(crate) fn spawn<R, W>(
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let conn = broker.next_conn_id();
-    let span = tracing::info_span!("ipc", %conn, %remote);
+    let span = tracing::info_span!("ipc", %conn, remote = %remote.name);
     let broker = Arc::clone(broker);
     broker.tracker.clone().spawn(
         async move {
             let _permit = permit;
             // No `+` or `#` in the client id, so that ACL patterns with `%c` apply.
             let client_id = format!("ipc-{}", conn.0);
-            let identity = match broker.config.trust {
+            let trusted = broker.config.trust == IpcTrust::Local && remote.local;
+            let identity = match trusted {
                 // Named after the peer at the handshake (`Broker::handle`).
-                IpcTrust::Local => Identity::anonymous(client_id),
-                IpcTrust::None => {
+                true => Identity::anonymous(client_id),
+                // Untrusted (`trust = "none"`, or another machine): an anonymous client.
+                false => {
                     match broker
                         .authorizer
                         .authenticate("ipc", &client_id, &Credentials::Anonymous)
@@ -162,6 +183,7 @@ pub(crate) fn spawn<R, W>(
             };
             let _open = broker.metrics.protocol.connection_opened();
             tracing::debug!("IPC connection accepted");
+            let identity = connection::Identified { identity, trusted };
             connection::serve(broker, conn, identity, reader, writer, quickack).await;
         }
         .instrument(span),
