@@ -10,12 +10,13 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
+use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
-use tokio::sync::Notify;
 
 use crate::error::Closed;
 use crate::fabric::Fabric;
@@ -181,7 +182,8 @@ pub(crate) struct SubInner {
     capacity: usize,
     policy: OverflowPolicy,
     queue: Mutex<VecDeque<Delivery>>,
-    notify: Notify,
+    /// The owner waiting for deliveries (one consumer: [`Subscriber`] is not `Clone`).
+    waker: AtomicWaker,
     closed: Mutex<Option<Closed>>,
     is_closed: AtomicBool,
     /// Number of filters this subscriber holds in the index (for de-duplication of overlaps).
@@ -218,7 +220,7 @@ impl SubInner {
             capacity: capacity.max(1),
             policy,
             queue: Mutex::new(VecDeque::new()),
-            notify: Notify::new(),
+            waker: AtomicWaker::new(),
             closed: Mutex::new(None),
             is_closed: AtomicBool::new(false),
             filter_count: AtomicUsize::new(0),
@@ -272,7 +274,7 @@ impl SubInner {
         queue.push_back(delivery);
         drop(queue);
         if was_empty {
-            self.notify.notify_one();
+            self.waker.wake();
         }
     }
 
@@ -289,7 +291,7 @@ impl SubInner {
             }
         }
         self.is_closed.store(true, Ordering::Release);
-        self.notify.notify_one();
+        self.waker.wake();
     }
 
     pub(crate) fn depth(&self) -> usize {
@@ -397,11 +399,21 @@ impl Subscriber {
     /// # Cancel safety
     /// Cancel-safe: a delivery is only removed from the queue when this future completes with it.
     pub async fn recv(&mut self) -> Result<Delivery, Closed> {
-        loop {
-            if let Some(d) = self.try_recv()? {
-                return Ok(d);
-            }
-            self.inner.notify.notified().await;
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Takes the next delivery, or registers `cx` to be woken when one is queued (or the
+    /// subscriber closes). For owners that poll the queue from their own future (a
+    /// connection task that writes deliveries itself) rather than awaiting [`Subscriber::recv`].
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Delivery, Closed>> {
+        if let Some(d) = self.try_recv().transpose() {
+            return Poll::Ready(d);
+        }
+        self.inner.waker.register(cx.waker());
+        // A delivery queued between the check and the registration found no waker to wake.
+        match self.try_recv().transpose() {
+            Some(d) => Poll::Ready(d),
+            None => Poll::Pending,
         }
     }
 

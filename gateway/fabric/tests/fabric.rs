@@ -449,3 +449,46 @@ async fn has_subscribers_except_ignores_the_named_subscriber() {
     other.subscribe(f("#"), SubOptions::default());
     assert!(fabric.has_subscribers_except(&t("chan"), bridge.id()));
 }
+
+/// A waker that counts its wakes.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn poll_recv_registers_the_owner_and_is_woken_by_a_delivery_or_a_close() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Waker};
+    let fabric = fabric();
+    let mut sub = fabric.subscriber(SubscriberSpec::new("test", "poller"));
+    sub.subscribe(f("p/#"), SubOptions::default());
+    let count = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = Waker::from(count.clone());
+    let mut cx = Context::from_waker(&waker);
+    assert!(sub.poll_recv(&mut cx).is_pending());
+    fabric.publish(Message::text(t("p/1"), "one"));
+    fabric.publish(Message::text(t("p/2"), "two"));
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        1,
+        "one wake for the first delivery"
+    );
+    match sub.poll_recv(&mut cx) {
+        Poll::Ready(Ok(d)) => assert_eq!(payload(&d), b"one"),
+        other => panic!("expected a delivery, got {other:?}"),
+    }
+    assert!(matches!(sub.poll_recv(&mut cx), Poll::Ready(Ok(_))));
+    assert!(sub.poll_recv(&mut cx).is_pending());
+    sub.close();
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        2,
+        "the close wakes the owner"
+    );
+    assert!(matches!(sub.poll_recv(&mut cx), Poll::Ready(Err(_))));
+}
