@@ -9,7 +9,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use switchboard_engineio::bridge::Mount;
 use switchboard_engineio::proto::Str;
-use switchboard_fabric::{Delivery, Identity, Message, Topic, TopicFilter};
+use switchboard_fabric::{Delivery, Identity, Message, Registration, Topic, TopicFilter};
 use switchboard_socketio_proto::{PacketWriter, RESERVED_EVENTS};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -180,6 +180,8 @@ pub(crate) struct NsSocket {
     pub(crate) closed: CancellationToken,
     /// The last topic published, reused while the client keeps publishing on it.
     pub(crate) last_topic: Mutex<Option<Topic>>,
+    /// The socket's entry in the fabric's client registry, while it is in the namespace.
+    pub(crate) registration: Mutex<Option<Registration>>,
 }
 
 impl NsSocket {
@@ -196,7 +198,14 @@ impl NsSocket {
             next_ack: AtomicU64::new(0),
             closed: CancellationToken::new(),
             last_topic: Mutex::new(None),
+            registration: Mutex::new(None),
         }
+    }
+
+    /// Leaves the namespace: ends the socket's tasks and its registry entry.
+    pub(crate) fn end(&self) {
+        self.closed.cancel();
+        drop(self.registration.lock().take());
     }
 
     /// The fabric topic for client topic `t`, reusing the last one when it repeats.

@@ -149,9 +149,13 @@ async fn apply(
     let text = match command {
         Command::Sub { filters, id } => {
             let sub = sub.get_or_insert_with(|| {
-                inner
+                let created = inner
                     .fabric
-                    .subscriber(SubscriberSpec::new(crate::PROTOCOL, ns.sid.clone()))
+                    .subscriber(SubscriberSpec::new(crate::PROTOCOL, ns.sid.clone()));
+                if let Some(r) = &*ns.registration.lock() {
+                    r.attach(created.handle());
+                }
+                created
             });
             let held = sub.subscriptions().count();
             let new = filters

@@ -17,7 +17,9 @@ use smallvec::SmallVec;
 use switchboard_engineio::bridge::{ErrorKind, credentials, credentials_from};
 use switchboard_engineio::proto::{CloseReason, MessageData, Packet, ProtocolVersion as Eio};
 use switchboard_engineio::{Handler, Handshake, Refusal, Socket};
-use switchboard_fabric::{Access, Authorizer, Credentials, Fabric, TopicFilter};
+use switchboard_fabric::{
+    Access, Authorizer, ClientControl, ClientSpec, Credentials, Fabric, TopicFilter,
+};
 use switchboard_socketio_proto::encode::connect_error;
 use switchboard_socketio_proto::{
     Data, Limits, Packet as SioPacket, PacketType, ProtocolVersion, Reassembler, decode,
@@ -69,6 +71,52 @@ pub struct Conn {
     state: Mutex<ConnState>,
     /// Cancelled once a namespace is joined (ends the connect timeout).
     connected: CancellationToken,
+    /// The peer's address from the handshake request.
+    peer: Option<std::net::SocketAddr>,
+}
+
+/// How the client registry reaches a namespace socket: an admin kick sends the namespace's
+/// `DISCONNECT` (the client sees `io server disconnect` and does not reconnect) and closes the
+/// connection once no namespace is left.
+struct Control {
+    socket: std::sync::Weak<Socket<Conn>>,
+    nsp: Arc<str>,
+    sid: Arc<str>,
+}
+
+impl ClientControl for Control {
+    fn kick(&self) {
+        let Some(socket) = self.socket.upgrade() else {
+            return;
+        };
+        let (removed, left) = {
+            let mut st = socket.data().state.lock();
+            let removed = st
+                .sockets
+                .iter()
+                .position(|s| s.sid == self.sid)
+                .map(|i| st.sockets.remove(i));
+            (removed, st.sockets.len())
+        };
+        let Some(removed) = removed else {
+            return;
+        };
+        let _ = socket.send(Packet::text(
+            switchboard_socketio_proto::encode::disconnect(&self.nsp),
+        ));
+        tracing::debug!(sid = %self.sid, namespace = %self.nsp, "socket.io socket kicked");
+        removed.end();
+        if left == 0 {
+            socket.close(CloseReason::ForcedClose);
+        }
+    }
+
+    fn transport(&self) -> Option<&'static str> {
+        self.socket.upgrade().map(|s| match s.transport() {
+            switchboard_engineio::proto::Transport::Polling => "polling",
+            switchboard_engineio::proto::Transport::WebSocket => "websocket",
+        })
+    }
 }
 
 #[derive(Debug, Default)]
@@ -381,8 +429,17 @@ impl SocketIo {
             old
         };
         if let Some(old) = previous {
-            old.closed.cancel();
+            old.end();
         }
+        let spec = ClientSpec::new(inner.protocol.clone(), sid.clone(), "polling")
+            .remote(conn.peer)
+            .user(nss.identity.user.clone());
+        let control = Arc::new(Control {
+            socket: Arc::downgrade(socket),
+            nsp: ns.name.clone(),
+            sid: sid.clone(),
+        });
+        *nss.registration.lock() = Some(inner.fabric.clients().register(spec, control));
         let _ = socket.send(Packet::text(switchboard_socketio_proto::encode::connect(
             conn.version,
             &ns.name,
@@ -406,7 +463,7 @@ impl SocketIo {
         };
         if let Some(s) = removed {
             tracing::debug!(sid = %s.sid, namespace = nsp, "socket.io namespace left");
-            s.closed.cancel();
+            s.end();
         }
     }
 
@@ -492,6 +549,7 @@ impl Handler for SocketIo {
             query_join: query_values(handshake.query, "join"),
             state: Mutex::new(ConnState::default()),
             connected: CancellationToken::new(),
+            peer: handshake.peer,
         })
     }
 
@@ -576,7 +634,7 @@ impl Handler for SocketIo {
             std::mem::take(&mut st.sockets)
         };
         for s in sockets {
-            s.closed.cancel();
+            s.end();
         }
         conn.connected.cancel();
         tracing::debug!(sid = %conn.engine_sid, reason = reason.as_str(), "socket.io connection ended");

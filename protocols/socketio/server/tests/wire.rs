@@ -426,3 +426,39 @@ async fn a_client_that_never_connects_a_namespace_is_closed() {
     assert_eq!(c.packet().await, r#"31[{"ok":true}]"#, "still open");
     s.stop.cancel();
 }
+
+#[tokio::test]
+async fn namespace_sockets_are_listed_and_an_admin_kick_disconnects_them() {
+    use switchboard_fabric::{ClientId, Kick};
+    let s = serve(SocketIoConfig::default()).await;
+    let mut c = Client::open(s.addr).await;
+    let main = c.join("/", r#"{"token":"good"}"#).await;
+    let ev = c.join("/ev", "").await;
+    let sid = |answer: &str| -> String {
+        let json = &answer[answer.find('{').expect("a payload")..];
+        let v: serde_json::Value = serde_json::from_str(json).expect("JSON");
+        v["sid"].as_str().expect("sid").to_owned()
+    };
+    let (main_id, ev_id) = (
+        ClientId::new("socketio", sid(&main)),
+        ClientId::new("socketio", sid(&ev)),
+    );
+    let clients = s.fabric.clients();
+    let info = clients
+        .get(&main_id)
+        .expect("the main namespace socket is listed");
+    assert_eq!(info.user.as_deref(), Some("alice"));
+    assert_eq!(info.transport, "websocket");
+    assert!(clients.contains(&ev_id));
+    // One namespace kicked: its DISCONNECT, the connection stays for the other.
+    assert_eq!(clients.kick(&ev_id), Kick::Kicked);
+    assert_eq!(c.packet().await, "1/ev,");
+    assert!(!clients.contains(&ev_id));
+    assert!(clients.contains(&main_id));
+    // The last one: DISCONNECT, then the connection closes.
+    assert_eq!(clients.kick(&main_id), Kick::Kicked);
+    assert_eq!(c.packet().await, "1");
+    assert!(c.closed().await);
+    assert!(clients.is_empty());
+    s.stop.cancel();
+}
