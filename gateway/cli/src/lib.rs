@@ -27,7 +27,7 @@
 //! - [`url`]: the `--url` syntax ([`Endpoint`], [`Scheme`], [`Protocol`]).
 //! - [`topic`]: client-side topic and filter checks.
 //! - [`message`]: [`Outgoing`], [`Received`], [`Kind`], timestamps.
-//! - [`format`]: `-v`, `-F` ([`format::Template`]) and `--json` output.
+//! - [`format`](mod@format): `-v`, `-F` ([`format::Template`]) and `--json` output.
 //! - [`link`]: one connection in any protocol ([`Link`]): [`link::mqtt`], [`link::eio`],
 //!   [`link::ipc`].
 //! - [`publish`](mod@publish) / [`subscribe`](mod@subscribe): the two commands.
