@@ -2,7 +2,7 @@
 //! this process: interop with mosquitto_pub / mosquitto_sub (Debian's mosquitto-clients, see
 //! scripts/apt-packages.txt), reconnection across a gateway restart on the same ports, the
 //! IPC → Engine.IO / MQTT path with stdin input, and the exit codes with their messages. Every
-//! option is exercised at library level in tests/tests/cli_clients.rs.
+//! option is exercised at library level in tests/tests/cli_clients/.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
