@@ -260,16 +260,27 @@ impl<H: Handler> Engine<H> {
     }
 
     /// Heartbeat and clean-up of a session whose transport does not drive them itself (polling
-    /// sessions, including after an upgrade). Ends when the session closes.
+    /// sessions, including after an upgrade). While the session is on polling it also moves
+    /// what the handler has ready ([`Handler::poll_outgoing`]) into the send buffer, waiting
+    /// for room. Ends when the session closes.
     pub(crate) async fn drive(self: Arc<Self>, socket: Arc<Socket<H::Data>>) {
-        let mut deadline = socket.heartbeat_deadline();
+        let sleep = tokio::time::sleep_until(socket.heartbeat_deadline());
+        tokio::pin!(sleep);
+        let mut ready: Vec<Packet> = Vec::new();
         loop {
+            let polling = socket.transport() == Transport::Polling;
             tokio::select! {
                 _ = socket.closed() => break,
-                _ = tokio::time::sleep_until(deadline) => {
+                _ = &mut sleep => {
                     match socket.heartbeat_tick(Instant::now()) {
-                        Some(d) => deadline = d,
+                        Some(d) => sleep.as_mut().reset(d),
                         None => break,
+                    }
+                }
+                _ = std::future::poll_fn(|cx| self.handler.poll_outgoing(&socket, cx, &mut ready)), if polling => {
+                    if !ready.is_empty() {
+                        // Closed: the next turn ends the loop.
+                        let _ = socket.send_wait_all(std::mem::take(&mut ready)).await;
                     }
                 }
             }

@@ -4,9 +4,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use http::HeaderMap;
-use switchboard_engineio_proto::{CloseReason, MessageData, ProtocolVersion, Sid, Transport};
+use switchboard_engineio_proto::{
+    CloseReason, MessageData, Packet, ProtocolVersion, Sid, Transport,
+};
 
 use crate::socket::Socket;
 
@@ -84,6 +87,26 @@ pub trait Handler: Send + Sync + 'static {
 
     /// The session closed; it is already removed from the engine and sends nothing more.
     fn on_disconnect(&self, socket: &Arc<Socket<Self::Data>>, reason: CloseReason);
+
+    /// Moves packets that wait elsewhere for this client (typically its fabric deliveries)
+    /// into `out`, or registers `cx` to be woken when some may be ready.
+    ///
+    /// The task that writes to the client calls it whenever it can take more: the WebSocket
+    /// task before each write and while idle, and for polling sessions the session's task,
+    /// while the send buffer has room (the packets then wait there for the next poll). So
+    /// deliveries need no task of their own, and go out with one wake-up and one write.
+    /// Return `Ready` when packets were added (at most a few dozen per call, to stay fair) or
+    /// the source ended; `Pending` (with `cx` registered) when nothing is ready. The default
+    /// has nothing to give.
+    fn poll_outgoing(
+        &self,
+        socket: &Arc<Socket<Self::Data>>,
+        cx: &mut Context<'_>,
+        out: &mut Vec<Packet>,
+    ) -> Poll<()> {
+        let _ = (socket, cx, out);
+        Poll::Pending
+    }
 }
 
 #[cfg(test)]

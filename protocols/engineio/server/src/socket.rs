@@ -175,17 +175,15 @@ impl<D> Socket<D> {
     }
 
     /// Resolves when the session closes.
-    pub fn closed(&self) -> impl Future<Output = ()> + '_ {
-        async move {
-            loop {
-                let notified = self.closed_notify.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if self.is_closed() {
-                    return;
-                }
-                notified.await;
+    pub async fn closed(&self) {
+        loop {
+            let notified = self.closed_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_closed() {
+                return;
             }
+            notified.await;
         }
     }
 

@@ -1,11 +1,11 @@
-//! The control protocol's ops, and the per-session delivery task.
+//! The control protocol's ops.
 //!
-//! Ops are parsed where they arrive (the session's transport task). Publishes go straight to
-//! the fabric unless subscription changes are still queued, in which case they queue behind
-//! them so that a client's `sub` then `pub` is applied in that order. Subscriptions live in
-//! the session's delivery task (created with the first `sub`), which owns the fabric
-//! [`Subscriber`] and moves deliveries into the session's send buffer, waiting when it is full
-//! (so the subscriber's own bounded queue and overflow policy apply).
+//! Ops are handled where they arrive (the session's transport task), in order: `sub` and
+//! `unsub` change the session's fabric [`Subscriber`] at once (created with the first `sub`)
+//! and are acknowledged before any retained message they replay, so a client's `sub` then
+//! `pub` is applied in that order. The transport task drains the subscriber itself
+//! ([`Handler::poll_outgoing`](crate::Handler::poll_outgoing)); when the client does not
+//! keep up, the subscriber's own bounded queue and overflow policy apply.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,36 +14,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 use switchboard_engineio_proto::{MessageData, Packet};
-use switchboard_fabric::{
-    Access, Delivery, Message, PayloadKind, Qos, Subscriber, SubscriberSpec, TopicFilter,
-};
-use tokio::sync::mpsc;
+use switchboard_fabric::{Access, PayloadKind, Qos, SubscriberSpec};
 
 use super::common::REPLY_ERROR_PROPERTY;
 use super::frames::{self, ErrorKind, Op};
-use super::{COMMAND_QUEUE, Inner, Session, subscribe};
+use super::{Inner, Session, subscribe};
 use crate::PROTOCOL;
 use crate::socket::Socket;
-
-/// Deliveries moved from the subscriber per wake-up.
-const DELIVERY_BATCH: usize = 64;
-
-/// Work for the delivery task, in the order the client sent it.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Sub {
-        filter: TopicFilter,
-        id: Option<Box<RawValue>>,
-    },
-    Unsub {
-        filter: TopicFilter,
-        id: Option<Box<RawValue>>,
-    },
-    Pub {
-        message: Box<Message>,
-        id: Option<Box<RawValue>>,
-    },
-}
 
 fn send_text(socket: &Socket<Session>, text: String) {
     let _ = socket.send(Packet::text(text));
@@ -138,22 +115,49 @@ fn handle_op(inner: &Arc<Inner>, socket: &Arc<Socket<Session>>, op: &Op<'_>) {
                 Ok(f) => f,
                 Err(e) => return error(socket, id, ErrorKind::InvalidTopic, &e.to_string()),
             };
-            let id = id.map(ToOwned::to_owned);
-            let command = if op.op == "sub" {
+            if op.op == "sub" {
                 if !inner.allowed(session, Access::Subscribe, filter.as_str()) {
                     inner.metrics.auth_failure("subscribe");
                     return error(
                         socket,
-                        id.as_deref(),
+                        id,
                         ErrorKind::Forbidden,
                         "not allowed to subscribe to this filter",
                     );
                 }
-                Command::Sub { filter, id }
+                let mut guard = session.sub.lock();
+                let created = guard.is_none();
+                let sub = guard.get_or_insert_with(|| {
+                    inner
+                        .fabric
+                        .subscriber(SubscriberSpec::new(PROTOCOL, session.client.clone()))
+                });
+                let held = sub.subscriptions().count();
+                let exists = sub.subscriptions().any(|(f, _)| *f == filter);
+                if !exists && held >= inner.max_subscriptions {
+                    drop(guard);
+                    return error(
+                        socket,
+                        id,
+                        ErrorKind::TooManySubscriptions,
+                        "engineio.max_subscriptions reached",
+                    );
+                }
+                // The ack is queued before the subscription can deliver anything (retained
+                // replays included): the transport sends queued answers first.
+                send_text(socket, frames::ack(id));
+                subscribe(sub, filter);
+                if created {
+                    session.attach(sub);
+                    drop(guard);
+                    session.sub_waiter.wake();
+                }
             } else {
-                Command::Unsub { filter, id }
-            };
-            enqueue(inner, socket, command);
+                if let Some(s) = session.sub.lock().as_mut() {
+                    s.unsubscribe(&filter, None);
+                }
+                send_text(socket, frames::ack(id));
+            }
         }
         "req" => request(inner, socket, op),
         "reply" => reply(inner, socket, op),
@@ -225,50 +229,9 @@ fn publish(
         .message(session, topic, payload, kind)
         .retain(retain)
         .qos(qos);
-    if session.queued.load(Ordering::Acquire) == 0 {
-        inner.fabric.publish(message);
-        if id.is_some() {
-            send_text(socket, frames::ack(id));
-        }
-    } else {
-        let id = id.map(ToOwned::to_owned);
-        enqueue(
-            inner,
-            socket,
-            Command::Pub {
-                message: Box::new(message),
-                id,
-            },
-        );
-    }
-}
-
-/// Queues a command for the session's delivery task, starting the task the first time.
-fn enqueue(inner: &Arc<Inner>, socket: &Arc<Socket<Session>>, command: Command) {
-    let session = socket.data();
-    let tx = session.commands.get_or_init(|| {
-        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-        let inner = inner.clone();
-        let socket = socket.clone();
-        inner
-            .tracker
-            .clone()
-            .spawn(async move { pump(inner, socket, rx).await });
-        tx
-    });
-    session.queued.fetch_add(1, Ordering::AcqRel);
-    if let Err(e) = tx.try_send(command) {
-        session.queued.fetch_sub(1, Ordering::AcqRel);
-        inner.metrics.dropped("command_queue_full");
-        let id = match e.into_inner() {
-            Command::Sub { id, .. } | Command::Unsub { id, .. } | Command::Pub { id, .. } => id,
-        };
-        error(
-            socket,
-            id.as_deref(),
-            ErrorKind::Overloaded,
-            "too many commands queued",
-        );
+    inner.fabric.publish(message);
+    if id.is_some() {
+        send_text(socket, frames::ack(id));
     }
 }
 
@@ -381,120 +344,5 @@ fn reply(inner: &Inner, socket: &Socket<Session>, op: &Op<'_>) {
     inner.fabric.publish(message);
     if op.id.is_some() {
         send_text(socket, frames::ack(op.id));
-    }
-}
-
-/// Waits for the next delivery, or forever without a subscriber.
-async fn next(sub: &mut Option<Subscriber>) -> Result<Delivery, switchboard_fabric::Closed> {
-    match sub {
-        Some(s) => s.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The delivery task of a control-mode session.
-async fn pump(inner: Arc<Inner>, socket: Arc<Socket<Session>>, mut rx: mpsc::Receiver<Command>) {
-    let mut sub: Option<Subscriber> = None;
-    let mut batch = Vec::new();
-    loop {
-        tokio::select! {
-            biased;
-            _ = socket.closed() => break,
-            command = rx.recv() => {
-                let Some(command) = command else { break };
-                apply(&inner, &socket, &mut sub, command).await;
-                socket.data().queued.fetch_sub(1, Ordering::AcqRel);
-            }
-            delivery = next(&mut sub) => match delivery {
-                Ok(d) => {
-                    batch.push(d);
-                    if let Some(s) = sub.as_mut() {
-                        let _ = s.drain_into(&mut batch, DELIVERY_BATCH - 1);
-                    }
-                    for d in batch.drain(..) {
-                        if !super::deliver(&inner, &socket, d).await {
-                            break;
-                        }
-                    }
-                }
-                Err(closed) => {
-                    tracing::debug!(client = %socket.data().client, %closed, "subscriber closed: ending the session");
-                    socket.close(switchboard_engineio_proto::CloseReason::ForcedClose);
-                    break;
-                }
-            },
-        }
-    }
-}
-
-async fn apply(
-    inner: &Inner,
-    socket: &Arc<Socket<Session>>,
-    sub: &mut Option<Subscriber>,
-    command: Command,
-) {
-    let frame = match command {
-        Command::Sub { filter, id } => {
-            let sub = sub.get_or_insert_with(|| {
-                let created = inner
-                    .fabric
-                    .subscriber(SubscriberSpec::new(PROTOCOL, socket.data().client.clone()));
-                socket.data().attach(&created);
-                created
-            });
-            let held = sub.subscriptions().count();
-            let exists = sub.subscriptions().any(|(f, _)| *f == filter);
-            if !exists && held >= inner.max_subscriptions {
-                frames::err(
-                    id.as_deref(),
-                    ErrorKind::TooManySubscriptions,
-                    "engineio.max_subscriptions reached",
-                )
-            } else {
-                subscribe(sub, filter);
-                frames::ack(id.as_deref())
-            }
-        }
-        Command::Unsub { filter, id } => {
-            if let Some(s) = sub.as_mut() {
-                s.unsubscribe(&filter, None);
-            }
-            frames::ack(id.as_deref())
-        }
-        Command::Pub { message, id } => {
-            inner.fabric.publish(*message);
-            if id.is_none() {
-                return;
-            }
-            frames::ack(id.as_deref())
-        }
-    };
-    let _ = socket.send_wait(Packet::text(frame)).await;
-}
-
-/// The delivery task of a raw-mode session: its fixed subscriptions' messages as they are.
-pub(crate) async fn raw_pump(inner: Arc<Inner>, socket: Arc<Socket<Session>>, mut sub: Subscriber) {
-    let mut batch = Vec::new();
-    loop {
-        let delivery = tokio::select! {
-            biased;
-            _ = socket.closed() => break,
-            d = sub.recv() => d,
-        };
-        match delivery {
-            Ok(d) => {
-                batch.push(d);
-                let _ = sub.drain_into(&mut batch, DELIVERY_BATCH - 1);
-                for d in batch.drain(..) {
-                    if !super::deliver(&inner, &socket, d).await {
-                        return;
-                    }
-                }
-            }
-            Err(_) => {
-                socket.close(switchboard_engineio_proto::CloseReason::ForcedClose);
-                break;
-            }
-        }
     }
 }

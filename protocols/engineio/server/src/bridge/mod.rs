@@ -25,13 +25,14 @@ pub mod frames;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::AtomicUsize;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use http::header;
 use parking_lot::Mutex;
 use switchboard_engineio_proto::{CloseReason, MessageData, Str};
@@ -40,7 +41,6 @@ use switchboard_fabric::{
     Message, Origin, PayloadKind, ProtocolMetrics, Qos, Registration, SubOptions, Subscriber,
     SubscriberSpec, Topic, TopicFilter,
 };
-use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 use crate::PROTOCOL;
@@ -53,8 +53,8 @@ pub use frames::ErrorKind;
 
 /// Requests this client was asked to answer, remembered until it replies (bounded).
 const MAX_OPEN_REPLIES: usize = 1024;
-/// Commands a session may queue for its delivery task.
-const COMMAND_QUEUE: usize = 256;
+/// Deliveries moved per [`Handler::poll_outgoing`] call.
+const DELIVERY_BATCH: usize = 64;
 
 /// The fabric bridge: the [`Handler`] of the gateway's Engine.IO server.
 #[derive(Clone)]
@@ -99,10 +99,11 @@ struct RawTopics {
 pub struct Session {
     pub(crate) client: Arc<str>,
     pub(crate) identity: Mutex<Option<Identity>>,
-    /// The delivery task's command queue, created with the first subscription.
-    pub(crate) commands: OnceLock<mpsc::Sender<control::Command>>,
-    /// Commands queued and not yet applied (publishes wait behind them to keep order).
-    pub(crate) queued: AtomicUsize,
+    /// The session's fabric subscriber, created with its first subscription (raw mode: at
+    /// connect). The transport task drains it through [`Handler::poll_outgoing`].
+    pub(crate) sub: Mutex<Option<Subscriber>>,
+    /// The transport task that found no subscriber yet, woken when one is created.
+    pub(crate) sub_waiter: AtomicWaker,
     /// `req` ops waiting for their reply.
     pub(crate) requests: AtomicUsize,
     pub(crate) replies: Mutex<Replies>,
@@ -132,6 +133,14 @@ impl ClientControl for Control {
 }
 
 impl Session {
+    /// Installs the session's subscriber (counted in the client registry) and wakes the
+    /// transport task waiting for one.
+    pub(crate) fn set_subscriber(&self, sub: Subscriber) {
+        self.attach(&sub);
+        *self.sub.lock() = Some(sub);
+        self.sub_waiter.wake();
+    }
+
     /// Counts `sub` as this session's in the client registry.
     pub(crate) fn attach(&self, sub: &Subscriber) {
         if let Some(r) = &*self.registration.lock() {
@@ -418,8 +427,8 @@ impl Handler for Bridge {
         Ok(Session {
             client,
             identity: Mutex::new(identity),
-            commands: OnceLock::new(),
-            queued: AtomicUsize::new(0),
+            sub: Mutex::new(None),
+            sub_waiter: AtomicWaker::new(),
             requests: AtomicUsize::new(0),
             replies: Mutex::new(Replies::default()),
             raw,
@@ -454,12 +463,7 @@ impl Handler for Bridge {
         for f in &raw.subscribe {
             sub.subscribe(f.clone(), SubOptions::default());
         }
-        socket.data().attach(&sub);
-        let inner = self.inner.clone();
-        let socket = socket.clone();
-        self.inner
-            .tracker
-            .spawn(async move { control::raw_pump(inner, socket, sub).await });
+        socket.data().set_subscriber(sub);
     }
 
     fn on_message(&self, socket: &Arc<Socket<Session>>, data: MessageData) {
@@ -469,22 +473,65 @@ impl Handler for Bridge {
         }
     }
 
+    fn poll_outgoing(
+        &self,
+        socket: &Arc<Socket<Session>>,
+        cx: &mut Context<'_>,
+        out: &mut Vec<switchboard_engineio_proto::Packet>,
+    ) -> Poll<()> {
+        let session = socket.data();
+        let mut guard = session.sub.lock();
+        let Some(sub) = guard.as_mut() else {
+            session.sub_waiter.register(cx.waker());
+            return Poll::Pending;
+        };
+        let mut taken = 0;
+        while taken < DELIVERY_BATCH {
+            match sub.poll_recv(cx) {
+                Poll::Ready(Ok(d)) => {
+                    taken += 1;
+                    if let Some(p) = packet_for(&self.inner, session, &d) {
+                        out.push(p);
+                    }
+                }
+                Poll::Ready(Err(closed)) => {
+                    drop(guard);
+                    tracing::debug!(client = %session.client, %closed, "subscriber closed: ending the session");
+                    socket.close(CloseReason::ForcedClose);
+                    return Poll::Ready(());
+                }
+                Poll::Pending => break,
+            }
+        }
+        if taken == 0 {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+
     fn on_disconnect(&self, socket: &Arc<Socket<Session>>, reason: CloseReason) {
         drop(socket.data().registration.lock().take());
+        // Unsubscribes at once rather than when the last reference to the session goes.
+        drop(socket.data().sub.lock().take());
         tracing::debug!(client = %socket.data().client, reason = reason.as_str(), "engine.io bridge session ended");
     }
 }
 
-/// Delivers `d` to a control- or raw-mode session, waiting for room in its send buffer.
-pub(crate) async fn deliver(inner: &Inner, socket: &Arc<Socket<Session>>, d: Delivery) -> bool {
+/// The packet a delivery becomes for a control- or raw-mode session (`None` when the session
+/// may not read its topic).
+pub(crate) fn packet_for(
+    inner: &Inner,
+    session: &Session,
+    d: &Delivery,
+) -> Option<switchboard_engineio_proto::Packet> {
     use switchboard_engineio_proto::Packet;
-    let session = socket.data();
     let m = &d.message;
     if !inner.allowed(session, Access::Read, m.topic.as_str()) {
-        return true;
+        return None;
     }
-    let packet = match inner.mode {
-        BridgeMode::Raw => inner.raw_packet(&d),
+    Some(match inner.mode {
+        BridgeMode::Raw => inner.raw_packet(d),
         BridgeMode::Control => {
             let topic = inner.topic_out(&m.topic);
             if let Some(reply_to) = &m.reply_to {
@@ -501,8 +548,7 @@ pub(crate) async fn deliver(inner: &Inner, socket: &Arc<Socket<Session>>, d: Del
                 Packet::text(frames::msg(topic, m, d.retain))
             }
         }
-    };
-    socket.send_wait(packet).await.is_ok()
+    })
 }
 
 /// Subscribes `sub` and reports whether the subscription is new.

@@ -18,6 +18,7 @@ pub(crate) mod conn;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -392,6 +393,8 @@ impl<H: Handler> Engine<H> {
         let binary = socket.state.lock().supports_binary;
         let write_timeout = self.shared.ping_interval + self.shared.ping_timeout;
         let mut ending: Option<Ending> = None;
+        // Packets the handler handed over while this task waited.
+        let mut ready: Vec<Packet> = Vec::new();
         let heartbeat = tokio::time::sleep_until(socket.heartbeat_deadline());
         tokio::pin!(heartbeat);
         loop {
@@ -402,20 +405,31 @@ impl<H: Handler> Engine<H> {
             // written, so an idle session holds no packet buffer.
             let mut batch = Vec::new();
             let close = socket.take_queued(&mut batch);
-            if !batch.is_empty() || conn.has_pending() {
-                if close.is_none() || ending.is_none() {
-                    let written = tokio::time::timeout(
-                        write_timeout,
-                        conn.send(protocol, binary, &mut batch),
-                    )
-                    .await;
-                    match written {
-                        Ok(Ok(w)) => self.count_written(w),
-                        _ => {
-                            ending.get_or_insert(Ending::Gone);
-                            socket.close(CloseReason::TransportError);
-                            continue;
-                        }
+            // Answers queued by the session first, then what the handler handed over.
+            if batch.is_empty() {
+                batch = std::mem::take(&mut ready);
+            } else if !ready.is_empty() {
+                batch.append(&mut ready);
+                ready = Vec::new();
+            }
+            if close.is_none() {
+                // What the handler has ready (deliveries) goes out in the same write.
+                std::future::poll_fn(|cx| {
+                    let _ = self.handler.poll_outgoing(socket, cx, &mut batch);
+                    Poll::Ready(())
+                })
+                .await;
+            }
+            if (!batch.is_empty() || conn.has_pending()) && (close.is_none() || ending.is_none()) {
+                let written =
+                    tokio::time::timeout(write_timeout, conn.send(protocol, binary, &mut batch))
+                        .await;
+                match written {
+                    Ok(Ok(w)) => self.count_written(w),
+                    _ => {
+                        ending.get_or_insert(Ending::Gone);
+                        socket.close(CloseReason::TransportError);
+                        continue;
                     }
                 }
             }
@@ -459,6 +473,7 @@ impl<H: Handler> Engine<H> {
                     }
                 }
                 _ = socket.writer.notified() => {}
+                _ = std::future::poll_fn(|cx| self.handler.poll_outgoing(socket, cx, &mut ready)) => {}
             }
         }
     }
