@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use switchboard_fabric::Identity;
+use switchboard_fabric::{
+    ClientControl, ClientSpec, ClientStats, HeldSubscription, Identity, Registration,
+};
 use switchboard_ipc_proto::PacketCodec;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio_util::sync::CancellationToken;
@@ -64,7 +66,50 @@ pub(crate) struct Identified {
     pub(crate) trusted: bool,
 }
 
-/// Serves one accepted connection until it ends.
+/// How the client registry reaches a connection: what it listens to and how its output queue
+/// does. A kick is seen by the connection's read loop ([`Registration::kicked`]).
+struct Control {
+    broker: std::sync::Weak<Broker>,
+    conn: ConnId,
+}
+
+impl ClientControl for Control {
+    fn kick(&self) {}
+
+    fn stats(&self) -> ClientStats {
+        let Some(broker) = self.broker.upgrade() else {
+            return ClientStats::default();
+        };
+        let subscriptions = broker.router.listeners_of(self.conn).len();
+        match broker.router.outbox(self.conn) {
+            Some(o) => ClientStats {
+                subscriptions,
+                queue_depth: o.queued_frames(),
+                drops: o.drops(),
+            },
+            None => ClientStats {
+                subscriptions,
+                ..ClientStats::default()
+            },
+        }
+    }
+
+    fn subscriptions(&self, out: &mut Vec<HeldSubscription>) {
+        if let Some(broker) = self.broker.upgrade() {
+            out.extend(broker.router.listeners_of(self.conn).into_iter().map(
+                |(filter, peer, count)| HeldSubscription {
+                    filter,
+                    holder: Some(peer),
+                    count,
+                },
+            ));
+        }
+    }
+}
+
+/// Serves one accepted connection until it ends; `transport` (`tcp`, `unix`) and `remote`
+/// are what the client registry lists.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve<R: ReadSide, W: AsyncWrite + Unpin + Send>(
     broker: Arc<Broker>,
     conn: ConnId,
@@ -72,6 +117,8 @@ pub(crate) async fn serve<R: ReadSide, W: AsyncWrite + Unpin + Send>(
     mut reader: R,
     mut writer: W,
     quickack: bool,
+    transport: &'static str,
+    remote: Option<std::net::SocketAddr>,
 ) -> CloseReason {
     let config = &broker.config;
     let outbox = Arc::new(Outbox::new(
@@ -80,9 +127,27 @@ pub(crate) async fn serve<R: ReadSide, W: AsyncWrite + Unpin + Send>(
         broker.metrics.clone(),
     ));
     broker.router.add_conn(conn, outbox.clone());
+    let registration = broker.fabric.clients().register(
+        ClientSpec::new("ipc", identity.identity.client_id.clone(), transport)
+            .remote(remote)
+            .user(identity.identity.user.clone()),
+        Arc::new(Control {
+            broker: Arc::downgrade(&broker),
+            conn,
+        }),
+    );
     let closing = CancellationToken::new();
     let read = async {
-        let reason = read_loop(&broker, conn, &mut identity, &mut reader, &outbox, quickack).await;
+        let reason = read_loop(
+            &broker,
+            conn,
+            &mut identity,
+            &mut reader,
+            &outbox,
+            quickack,
+            &registration,
+        )
+        .await;
         let changes = broker.router.remove_conn(conn);
         broker.apply(conn, changes);
         if !matches!(reason, CloseReason::SlowConsumer | CloseReason::WriteFailed) {
@@ -107,13 +172,14 @@ pub(crate) async fn serve<R: ReadSide, W: AsyncWrite + Unpin + Send>(
         }
     };
     let (reason, written) = tokio::join!(read, write);
+    drop(registration);
     let metrics = &broker.metrics;
     metrics.protocol.disconnected(reason.label());
     if reason.is_violation() {
         metrics.dropped(reason.label());
     }
     match (&reason, written) {
-        (CloseReason::ClientClosed | CloseReason::Shutdown, Ok(_)) => {
+        (CloseReason::ClientClosed | CloseReason::Shutdown | CloseReason::Kicked, Ok(_)) => {
             tracing::debug!(%conn, "IPC connection closed: {reason}");
         }
         (_, Err(e)) => tracing::debug!(%conn, error = %e, "IPC connection closed: {reason}"),
@@ -129,12 +195,14 @@ async fn read_loop<R: ReadSide>(
     reader: &mut R,
     outbox: &Outbox,
     quickack: bool,
+    registration: &Registration,
 ) -> CloseReason {
     let codec = PacketCodec::new(broker.config.max_frame);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let handshake_deadline =
         tokio::time::Instant::now() + Duration::from_millis(broker.config.handshake_timeout_ms);
     let mut handshaken = false;
+    let mut named = identity.identity.user.is_some();
     let mut batch = Batch::default();
     loop {
         loop {
@@ -155,12 +223,18 @@ async fn read_loop<R: ReadSide>(
             }
         }
         broker.flush(&mut batch);
+        if !named && identity.identity.user.is_some() {
+            // Named at its handshake (trust = "local").
+            named = true;
+            registration.set_user(identity.identity.user.clone());
+        }
         if buf.capacity() - buf.len() < MIN_SPARE {
             buf.reserve(READ_CHUNK);
         }
         let read = tokio::select! {
             biased;
             _ = broker.stop.cancelled() => return CloseReason::Shutdown,
+            _ = registration.kicked() => return CloseReason::Kicked,
             _ = outbox.killed() => {
                 return if outbox.overflowed() {
                     CloseReason::SlowConsumer

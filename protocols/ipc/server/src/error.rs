@@ -33,6 +33,9 @@ pub enum CloseReason {
     /// The gateway is shutting down.
     #[error("gateway shutting down")]
     Shutdown,
+    /// An operator disconnected the client (admin API).
+    #[error("disconnected by an administrator")]
+    Kicked,
     /// No handshake in time.
     #[error("no handshake within the handshake timeout")]
     HandshakeTimeout,
@@ -60,6 +63,7 @@ impl CloseReason {
         match self {
             CloseReason::ClientClosed => reason::CLIENT_CLOSED,
             CloseReason::Shutdown => reason::SHUTDOWN,
+            CloseReason::Kicked => reason::ADMIN_KICK,
             CloseReason::HandshakeTimeout => reason::HANDSHAKE_TIMEOUT,
             CloseReason::SlowConsumer => reason::SLOW_CONSUMER,
             CloseReason::WriteFailed => reason::IO_ERROR,

@@ -133,7 +133,8 @@ impl IpcService {
         let sub = broker.fabric.subscriber(
             SubscriberSpec::new("ipc", "ipc-bridge")
                 .capacity(broker.config.bridge_queue)
-                .policy(OverflowPolicy::DropOldest),
+                .policy(OverflowPolicy::DropOldest)
+                .internal(),
         );
         let _ = broker.bridge_sub.set(sub.id());
         broker.tracker.spawn(broker.clone().run_bridge(sub));

@@ -184,7 +184,14 @@ pub(crate) fn spawn<R, W>(
             let _open = broker.metrics.protocol.connection_opened();
             tracing::debug!("IPC connection accepted");
             let identity = connection::Identified { identity, trusted };
-            connection::serve(broker, conn, identity, reader, writer, quickack).await;
+            let (transport, address) = match remote.name.parse::<std::net::SocketAddr>() {
+                Ok(a) => ("tcp", Some(a)),
+                Err(_) => ("unix", None),
+            };
+            connection::serve(
+                broker, conn, identity, reader, writer, quickack, transport, address,
+            )
+            .await;
         }
         .instrument(span),
     );

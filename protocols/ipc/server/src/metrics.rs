@@ -37,6 +37,8 @@ pub mod reason {
     pub const IO_ERROR: &str = "io_error";
     /// The gateway is shutting down.
     pub const SHUTDOWN: &str = "shutdown";
+    /// An operator disconnected the client (admin API).
+    pub const ADMIN_KICK: &str = "admin_kick";
     /// A targeted response whose target is not connected.
     pub const NO_TARGET: &str = "no_target";
     /// A fabric payload that cannot become IPC args (invalid UTF-8 text, invalid JSON).

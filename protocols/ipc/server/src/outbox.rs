@@ -92,6 +92,8 @@ pub struct Outbox {
     capacity: usize,
     policy: OverflowPolicy,
     metrics: IpcMetrics,
+    /// Frames dropped from this queue so far.
+    drops: std::sync::atomic::AtomicU64,
 }
 
 impl Outbox {
@@ -111,7 +113,24 @@ impl Outbox {
             capacity,
             policy,
             metrics,
+            drops: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    fn dropped(&self, why: &'static str) {
+        self.drops
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.dropped(why);
+    }
+
+    /// Frames dropped from this queue so far (every reason).
+    pub fn drops(&self) -> u64 {
+        self.drops.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Frames queued and not yet taken by the writer.
+    pub fn queued_frames(&self) -> usize {
+        self.queue.lock().frames.len()
     }
 
     /// Queues `frame` without waiting. Drops are counted here.
@@ -130,7 +149,7 @@ impl Outbox {
                     q.bytes -= freed;
                     self.report(&mut q, true);
                     drop(q);
-                    self.metrics.dropped(reason::SLOW_CONSUMER);
+                    self.dropped(reason::SLOW_CONSUMER);
                     self.overflowed
                         .store(true, std::sync::atomic::Ordering::Release);
                     self.killed.cancel();
@@ -139,7 +158,7 @@ impl Outbox {
                 }
                 OverflowPolicy::DropNew => {
                     drop(q);
-                    self.metrics.dropped(reason::QUEUE_FULL_DROP_NEW);
+                    self.dropped(reason::QUEUE_FULL_DROP_NEW);
                     return Pushed::Dropped;
                 }
                 OverflowPolicy::DropOldest => {
@@ -159,9 +178,9 @@ impl Outbox {
                         // What is left is the batch being written: the new frame cannot fit.
                         drop(q);
                         for _ in 0..dropped {
-                            self.metrics.dropped(reason::QUEUE_FULL_DROP_OLDEST);
+                            self.dropped(reason::QUEUE_FULL_DROP_OLDEST);
                         }
-                        self.metrics.dropped(reason::QUEUE_FULL_DROP_NEW);
+                        self.dropped(reason::QUEUE_FULL_DROP_NEW);
                         return Pushed::Dropped;
                     }
                 }
@@ -182,7 +201,7 @@ impl Outbox {
         self.report(&mut q, false);
         drop(q);
         for _ in 0..dropped {
-            self.metrics.dropped(reason::QUEUE_FULL_DROP_OLDEST);
+            self.dropped(reason::QUEUE_FULL_DROP_OLDEST);
         }
         if was_empty {
             self.notify.notify_one();

@@ -463,6 +463,26 @@ impl Router {
         self.state.read().conns.len()
     }
 
+    /// The listeners registered on `conn`: `(channel, peer id, reference count)`, by channel.
+    pub fn listeners_of(&self, conn: ConnId) -> Vec<(String, String, u32)> {
+        let state = self.state.read();
+        let Some(entry) = state.conns.get(&conn) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for channel in &entry.channels {
+            if let Some(ch) = state.channels.get(channel) {
+                for (peer, (c, count)) in &ch.listeners {
+                    if *c == conn {
+                        out.push((channel.clone(), peer.as_str().to_owned(), *count));
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
     /// Every open connection's output queue, for shutdown.
     pub fn outboxes(&self) -> Vec<Arc<Outbox>> {
         self.state

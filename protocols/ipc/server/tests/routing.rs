@@ -198,3 +198,56 @@ async fn the_connection_limit_refuses_extra_sockets() {
     a.sync().await;
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn connections_are_listed_with_their_listeners_and_an_admin_kick_ends_the_socket() {
+    use switchboard_fabric::{ClientId, Kick};
+    let broker = Broker::start().await;
+    let mut a = broker.client("desk").await;
+    let mut b = broker.client("other").await;
+    a.listen("news").await;
+    a.listen("news").await;
+    a.listen("weather").await;
+    a.sync().await;
+    b.sync().await;
+    let clients = broker.fabric.clients();
+    let page = clients.list(&switchboard_fabric::ClientQuery {
+        protocol: Some("ipc".into()),
+        limit: 10,
+        ..Default::default()
+    });
+    assert_eq!(page.clients.len(), 2);
+    let desk = page
+        .clients
+        .iter()
+        .find(|c| c.user.as_deref() == Some("desk"))
+        .expect("named after its peer");
+    assert_eq!(desk.transport, "tcp");
+    assert!(desk.remote.is_some_and(|r| r.ip().is_loopback()));
+    assert_eq!(desk.stats.subscriptions, 2);
+    let held: Vec<_> = clients
+        .held_subscriptions()
+        .into_iter()
+        .filter(|(id, _)| *id == desk.id)
+        .map(|(_, h)| (h.filter, h.holder, h.count))
+        .collect();
+    assert_eq!(
+        held,
+        [
+            ("news".to_owned(), Some("id-desk".to_owned()), 2),
+            ("weather".to_owned(), Some("id-desk".to_owned()), 1)
+        ]
+    );
+    // The bridge's own subscriber is not a client.
+    assert!(broker.fabric.subscriptions(None).iter().all(|s| s.internal));
+    let id: ClientId = desk.id.clone();
+    assert_eq!(clients.kick(&id), Kick::Kicked);
+    a.expect_closed().await;
+    broker
+        .wait_for("the kicked connection to leave", |b| {
+            !b.fabric.clients().contains(&id)
+        })
+        .await;
+    b.sync().await;
+    broker.shutdown().await;
+}
