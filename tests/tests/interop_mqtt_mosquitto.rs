@@ -113,14 +113,15 @@ mod interop {
     #[tokio::test]
     async fn mosquitto_v5_user_properties_and_content_type_reach_the_fabric_and_come_back() {
         let gw = TestGateway::builder().start().await;
-        let mut fabric_side = gw.fabric.subscriber(SubscriberSpec::new("test", "ipc"));
-        fabric_side.subscribe(TopicFilter::new("mosq5/#").unwrap(), SubOptions::default());
         let sub = subscriber(
             &gw,
             "mosq5/x",
             &["-V", "5", "-t", "mosq5/#", "-C", "1", "-F", "%j"],
         )
         .await;
+        // Only once mosquitto_sub is in: before, this subscriber would satisfy the probe.
+        let mut fabric_side = gw.fabric.subscriber(SubscriberSpec::new("test", "ipc"));
+        fabric_side.subscribe(TopicFilter::new("mosq5/#").unwrap(), SubOptions::default());
         publish(
             &gw,
             &[

@@ -1,6 +1,6 @@
 //! Request/reply across protocols: an IPC request answered (or rejected) by a browser, a
 //! browser `req` answered (or rejected) by an IPC listener, an MQTT 5 request (response topic
-//! and correlation data) answered by an IPC listener.
+//! and correlation data) answered (or rejected) by an IPC listener.
 
 use serde_json::json;
 use switchboard_tests::TestGateway;
@@ -130,13 +130,36 @@ async fn an_mqtt5_request_is_answered_by_an_ipc_listener() {
 
     let reply = device.next().await;
     assert_eq!(&reply.topic[..], b"replies/asker");
-    let props = reply.properties.clone().expect("properties");
-    assert_eq!(props.correlation_data.as_deref(), Some(&b"req-7"[..]));
+    let got = reply.properties.clone().expect("properties");
+    assert_eq!(got.correlation_data.as_deref(), Some(&b"req-7"[..]));
     assert_eq!(kind_of(&reply), "json");
     let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
     assert_eq!(v, json!({"answeredBy": "ipc", "got": [{"a": 40, "b": 2}]}));
     let seen = ipc_msg(&mut app, "svc/calc/sum").await;
     assert_eq!(seen["request"], true);
+
+    // A rejection reaches the MQTT 5 requester as the user property `error`.
+    ipc_do(
+        &mut app,
+        json!({"cmd": "reject", "channel": "svc/calc/div", "reason": "division by zero"}),
+    )
+    .await;
+    gw.subscribed("svc/calc/div").await;
+    let mut p = props("json");
+    p.response_topic = Some("replies/asker".into());
+    p.correlation_data = Some(bytes::Bytes::from_static(b"req-8"));
+    device
+        .publish("svc/calc/div", r#"{"a":1,"b":0}"#, false, p)
+        .await;
+    let reply = device.next().await;
+    let got = reply.properties.clone().expect("properties");
+    assert_eq!(got.correlation_data.as_deref(), Some(&b"req-8"[..]));
+    assert!(
+        got.user_properties
+            .contains(&("error".to_owned(), "division by zero".to_owned())),
+        "{:?}",
+        got.user_properties
+    );
     app.kill().await;
     gw.shutdown().await;
 }

@@ -7,13 +7,15 @@ use std::time::Duration;
 use serde_json::json;
 use switchboard_fabric::{SubOptions, SubscriberSpec, TopicFilter};
 use switchboard_tests::TestGateway;
+use switchboard_tests::interop;
 
 use crate::support::*;
 
 #[tokio::test]
 async fn retained_values_reach_late_subscribers_whoever_published_them() {
     let gw = TestGateway::builder().start().await;
-    // Published before anyone listens: by an MQTT 5 device, an MQTT 3.1.1 device and a browser.
+    // Published before anyone listens: by an MQTT 5 device, an MQTT 3.1.1 device, an Engine.IO
+    // browser and a Socket.IO dashboard.
     let mut dev5 = Mqtt5::connect(&gw, "dev5").await;
     dev5.publish("state/device", r#"{"on":true}"#, true, props("json"))
         .await;
@@ -28,8 +30,25 @@ async fn retained_values_reach_late_subscribers_whoever_published_them() {
     .await;
     assert_eq!(a["op"], "ack");
     early.kill().await;
+    // And by a Socket.IO dashboard.
+    let out = interop::run(
+        interop::node(
+            "browser",
+            "sio_pub.mjs",
+            &[
+                gw.http_url(""),
+                "state/sio".into(),
+                r#"{"mode":"auto"}"#.into(),
+                "retain".into(),
+            ],
+        ),
+        WAIT,
+    )
+    .await;
+    out.assert_success();
+    assert_eq!(out.events_named("published")[0]["ack"], json!({"ok": true}));
 
-    // A dashboard that subscribes late gets all three, marked retained, with their kinds.
+    // A dashboard that subscribes late gets all four, marked retained, with their kinds.
     let mut late = browser(&gw, "late").await;
     sub(&mut late, "state/#", 1).await;
     let m = msg(&mut late, "state/device").await;
@@ -42,6 +61,11 @@ async fn retained_values_reach_late_subscribers_whoever_published_them() {
         (m["text"].clone(), m["retain"].clone()),
         (json!("idle"), json!(true))
     );
+    let m = msg(&mut late, "state/sio").await;
+    assert_eq!(
+        (m["data"].clone(), m["retain"].clone()),
+        (json!({"mode": "auto"}), json!(true))
+    );
     let m = msg(&mut late, "state/raw").await;
     assert_eq!(
         (m["b64"].clone(), m["retain"].clone()),
@@ -53,7 +77,7 @@ async fn retained_values_reach_late_subscribers_whoever_published_them() {
     let mut m5 = Mqtt5::connect(&gw, "late-m5").await;
     m5.subscribe("state/#").await;
     let mut got = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let p = m5.next().await;
         assert!(p.retain, "{:?} is a retained replay", p.topic);
         got.push((
@@ -73,6 +97,11 @@ async fn retained_values_reach_late_subscribers_whoever_published_them() {
                 br#"{"on":true}"#.to_vec()
             ),
             ("state/raw".to_owned(), "bytes", vec![1, 2, 3]),
+            (
+                "state/sio".to_owned(),
+                "json",
+                br#"{"mode":"auto"}"#.to_vec()
+            ),
         ]
     );
 
