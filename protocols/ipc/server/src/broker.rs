@@ -28,6 +28,7 @@ use crate::connection::Identified;
 use crate::error::CloseReason;
 use crate::metrics::{IpcMetrics, reason};
 use crate::router::{Changes, ConnId, Limits, Router};
+use crate::services::{ServiceChannel, ServiceTable, service_channel};
 
 /// Names a trusted local connection after the first named peer of its first handshake, so
 /// that the ACL's `user <peerName>` rules apply to it. Without a name it stays anonymous.
@@ -65,6 +66,8 @@ pub(crate) struct Broker {
     /// of their requests, the target of IPC responses to them.
     pub(crate) gateway: Peer,
     pub(crate) bridge: BridgeState,
+    /// The services IPC peers provide ([`crate::services`]).
+    pub(crate) services: ServiceTable,
     /// The bridge's fabric subscriber, once created (origin of IPC messages published into
     /// the fabric, so that the bridge's own no-local subscriptions skip them).
     pub(crate) bridge_sub: OnceLock<SubscriberId>,
@@ -100,6 +103,7 @@ impl Broker {
             authorizer,
             metrics,
             gateway,
+            services: ServiceTable::default(),
             bridge_sub: OnceLock::new(),
             stop,
             tracker,
@@ -193,6 +197,7 @@ impl Broker {
                 self.metrics.packets(command.kind.as_str(), 1);
                 let changes = self.router.shutdown(conn, command.peers());
                 self.apply(conn, changes);
+                self.services_changed(conn);
             }
             CommandKind::AddChannelListener => {
                 self.metrics.packets(command.kind.as_str(), 1);
@@ -200,6 +205,9 @@ impl Broker {
                 if self.allowed(&id.identity, Access::Subscribe, channel) {
                     let changes = self.router.add_listener(conn, command.peers(), channel)?;
                     self.apply(conn, changes);
+                    if let Some(ServiceChannel::Call(name)) = service_channel(channel) {
+                        self.service_listening(name, conn, &id.identity.client_id, command.peers());
+                    }
                 }
             }
             CommandKind::RemoveChannelListener | CommandKind::RemoveChannelAllListeners => {
@@ -209,11 +217,13 @@ impl Broker {
                     self.router
                         .remove_listener(conn, command.peers(), command.channel(), all);
                 self.apply(conn, changes);
+                self.services_changed(conn);
             }
             CommandKind::RemoveListeners => {
                 self.metrics.packets(command.kind.as_str(), 1);
                 let changes = self.router.remove_listeners(conn, command.peers());
                 self.apply(conn, changes);
+                self.services_changed(conn);
             }
             CommandKind::QueryState => {
                 self.metrics.packets(command.kind.as_str(), 1);
@@ -268,6 +278,9 @@ impl Broker {
     ) {
         if !self.allowed(identity, Access::Write, channel) {
             return;
+        }
+        if let Some(ServiceChannel::Event(name)) = service_channel(channel) {
+            self.service_event(conn, name, raw.frame());
         }
         if let Some(target) = route.target.as_deref() {
             if target == self.gateway.id.as_str() {

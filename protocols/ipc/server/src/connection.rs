@@ -150,6 +150,7 @@ pub(crate) async fn serve<R: ReadSide, W: AsyncWrite + Unpin + Send>(
         .await;
         let changes = broker.router.remove_conn(conn);
         broker.apply(conn, changes);
+        broker.services_changed(conn);
         if !matches!(reason, CloseReason::SlowConsumer | CloseReason::WriteFailed) {
             outbox.close();
         }

@@ -25,6 +25,7 @@
 //! - [`router`]: the routing table: connections, peers, channel listeners ([`ConnId`]).
 //! - `broker`: what each packet does; the state shared by all tasks.
 //! - [`bridge`](mod@bridge): channels ↔ fabric topics, payloads, requests and replies.
+//! - [`services`]: the electron-common-ipc services IPC peers provide ([`ServiceDirectory`]).
 //! - [`outbox`]: the bounded output queue of a connection and its vectored writer.
 //! - `connection`: one connection's read and write loops.
 //! - [`listener`]: TCP and unix-socket accept loops, [`bind_unix`].
@@ -40,6 +41,7 @@ pub mod listener;
 pub mod metrics;
 pub mod outbox;
 pub mod router;
+pub mod services;
 
 use std::sync::Arc;
 
@@ -57,6 +59,7 @@ pub use error::{CloseReason, IpcError};
 pub use listener::bind_unix;
 pub use metrics::IpcMetrics;
 pub use router::ConnId;
+pub use services::{ServiceDirectory, ServiceInfo};
 
 use crate::broker::Broker;
 
@@ -118,6 +121,13 @@ impl IpcService {
         }
     }
 
+    /// The directory of the services IPC peers provide (electron-common-ipc's
+    /// `isServiceAvailable`), for the HTTP API. Take it before [`IpcService::serve`]
+    /// consumes the service; it follows the running broker.
+    pub fn services(&self) -> ServiceDirectory {
+        ServiceDirectory::new(self.broker.clone())
+    }
+
     /// Serves `tcp` and, when given, `unix` until `stop` is cancelled. The bridge and every
     /// connection run as tasks of their own; once `stop` fires the accept loops end, each
     /// connection flushes what is queued for it and ends its stream (the Node clients see
@@ -177,6 +187,11 @@ impl IpcHandle {
     /// The gateway's own peer identity on the bus (sender of bridged messages).
     pub fn gateway_peer(&self) -> &Peer {
         &self.broker.gateway
+    }
+
+    /// The directory of the services IPC peers provide.
+    pub fn services(&self) -> ServiceDirectory {
+        ServiceDirectory::new(self.broker.clone())
     }
 
     /// Whether an IPC connection listens to `channel`.

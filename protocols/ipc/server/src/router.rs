@@ -425,6 +425,15 @@ impl Router {
         }
     }
 
+    /// Whether a peer of `conn` listens on `channel`.
+    pub fn listens(&self, conn: ConnId, channel: &str) -> bool {
+        self.state
+            .read()
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.channels.contains(channel))
+    }
+
     /// Whether `channel` has at least one listener.
     pub fn has_listeners(&self, channel: &str) -> bool {
         self.state.read().channels.contains_key(channel)
