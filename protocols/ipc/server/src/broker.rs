@@ -8,6 +8,7 @@
 //! | `LICA`, `LICR`, `LICRA` | listener reference counts of the named peers of this connection |
 //! | `MES` | with a known `target`: that peer's connection only. Otherwise every connection listening on the channel except the sender's, byte for byte, then the fabric (a request becomes a fabric request) |
 //! | `RQR` | the `target` peer's connection, or the bridge when the target is the gateway's own peer |
+//! | `MES` request on `/electron-common-ipc/queryState` or `/serviceAvailable` | answered by the broker itself ([`crate::query`]), then routed as any message |
 //! | `QUST` | every other connection with a peer (as the Node broker does) |
 //! | `QUSTR`, `LOGRT`, `BI*` | accepted and ignored: they only serve an Electron bridge, not supported |
 
@@ -27,6 +28,7 @@ use crate::config::IpcConfig;
 use crate::connection::Identified;
 use crate::error::CloseReason;
 use crate::metrics::{IpcMetrics, reason};
+use crate::query::Query;
 use crate::router::{Changes, ConnId, Limits, Router};
 use crate::services::{ServiceChannel, ServiceTable, service_channel};
 
@@ -281,6 +283,15 @@ impl Broker {
         }
         if let Some(ServiceChannel::Event(name)) = service_channel(channel) {
             self.service_event(conn, name, raw.frame());
+        }
+        if route.has_request
+            && route
+                .target
+                .as_deref()
+                .is_none_or(|t| t == self.gateway.id.as_str())
+            && let Some(query) = Query::of(channel)
+        {
+            self.answer_query(conn, raw, query);
         }
         if let Some(target) = route.target.as_deref() {
             if target == self.gateway.id.as_str() {

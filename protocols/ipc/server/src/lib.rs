@@ -25,6 +25,7 @@
 //! - [`router`]: the routing table: connections, peers, channel listeners ([`ConnId`]).
 //! - `broker`: what each packet does; the state shared by all tasks.
 //! - [`bridge`](mod@bridge): channels ↔ fabric topics, payloads, requests and replies.
+//! - [`query`]: the requests the broker answers itself (`queryState`, `serviceAvailable`).
 //! - [`services`]: the electron-common-ipc services IPC peers provide ([`ServiceDirectory`]).
 //! - [`outbox`]: the bounded output queue of a connection and its vectored writer.
 //! - `connection`: one connection's read and write loops.
@@ -40,6 +41,7 @@ pub mod error;
 pub mod listener;
 pub mod metrics;
 pub mod outbox;
+pub mod query;
 pub mod router;
 pub mod services;
 
@@ -58,6 +60,7 @@ pub use config::{IpcConfig, IpcTrust};
 pub use error::{CloseReason, IpcError};
 pub use listener::bind_unix;
 pub use metrics::IpcMetrics;
+pub use query::{QUERY_STATE_CHANNEL, QueryState, SERVICE_AVAILABLE_CHANNEL};
 pub use router::ConnId;
 pub use services::{ServiceDirectory, ServiceInfo};
 
@@ -192,6 +195,12 @@ impl IpcHandle {
     /// The directory of the services IPC peers provide.
     pub fn services(&self) -> ServiceDirectory {
         ServiceDirectory::new(self.broker.clone())
+    }
+
+    /// What the broker answers on [`QUERY_STATE_CHANNEL`]: every listener of every
+    /// protocol, in the shape of the Node broker's `QueryStateBroker`.
+    pub fn query_state(&self) -> QueryState {
+        self.broker.query_state()
     }
 
     /// Whether an IPC connection listens to `channel`.

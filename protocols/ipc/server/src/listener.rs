@@ -159,8 +159,7 @@ pub(crate) fn spawn<R, W>(
     broker.tracker.clone().spawn(
         async move {
             let _permit = permit;
-            // No `+` or `#` in the client id, so that ACL patterns with `%c` apply.
-            let client_id = format!("ipc-{}", conn.0);
+            let client_id = conn.client_id();
             let trusted = broker.config.trust == IpcTrust::Local && remote.local;
             let identity = match trusted {
                 // Named after the peer at the handshake (`Broker::handle`).

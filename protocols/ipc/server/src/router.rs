@@ -30,6 +30,14 @@ use crate::outbox::{Outbox, Pushed};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
+impl ConnId {
+    /// The connection's client id within the IPC protocol (`ipc-7`), as listed in the
+    /// fabric's client registry (`ipc:ipc-7`). No `+` or `#`, so ACL patterns with `%c` apply.
+    pub fn client_id(self) -> String {
+        format!("ipc-{}", self.0)
+    }
+}
+
 impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "c{}", self.0)
@@ -88,7 +96,7 @@ pub struct Changes {
 #[derive(Debug)]
 struct Conn {
     outbox: Arc<Outbox>,
-    peers: Vec<PeerId>,
+    peers: Vec<Peer>,
     /// Channels where at least one peer of this connection listens.
     channels: HashSet<String>,
 }
@@ -157,7 +165,7 @@ impl Router {
         let Some(entry) = state.conns.get(&conn) else {
             return changes;
         };
-        let peers = entry.peers.clone();
+        let peers: Vec<PeerId> = entry.peers.iter().map(|p| p.id.clone()).collect();
         for peer in &peers {
             self.remove_peer(&mut state, conn, peer, &mut changes);
         }
@@ -196,7 +204,7 @@ impl Router {
             if entry.peers.len() >= self.limits.max_peers_per_connection {
                 return Err(LimitExceeded::PeersPerConnection);
             }
-            entry.peers.push(peer.id.clone());
+            entry.peers.push(peer.clone());
             state.endpoints.insert(peer.id.clone(), conn);
             self.metrics.peers.inc();
         }
@@ -321,7 +329,7 @@ impl Router {
             self.metrics.peers.dec();
         }
         if let Some(entry) = state.conns.get_mut(&conn) {
-            entry.peers.retain(|p| p != peer);
+            entry.peers.retain(|p| p.id != *peer);
         }
     }
 
@@ -489,6 +497,30 @@ impl Router {
             }
         }
         out.sort();
+        out
+    }
+
+    /// Every listener: `(channel, peer, connection, reference count)`, by channel then peer
+    /// id, at most `limit` of them.
+    pub fn listeners(&self, limit: usize) -> Vec<(String, Peer, ConnId, u32)> {
+        let state = self.state.read();
+        let mut out = Vec::new();
+        'channels: for (channel, ch) in &state.channels {
+            for (peer, (conn, count)) in &ch.listeners {
+                if out.len() >= limit {
+                    break 'channels;
+                }
+                let Some(peer) = state
+                    .conns
+                    .get(conn)
+                    .and_then(|c| c.peers.iter().find(|p| p.id == *peer))
+                else {
+                    continue;
+                };
+                out.push((channel.clone(), peer.clone(), *conn, *count));
+            }
+        }
+        out.sort_by(|a, b| (&a.0, &a.1.id).cmp(&(&b.0, &b.1.id)));
         out
     }
 

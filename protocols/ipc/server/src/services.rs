@@ -18,7 +18,8 @@
 //! was seen.
 //!
 //! [`ServiceDirectory`] is the public, cheap handle on that knowledge (for the HTTP API's
-//! `GET /services/{name}`).
+//! `GET /services/{name}`); the broker also answers requests on
+//! [`SERVICE_AVAILABLE_CHANNEL`](crate::query::SERVICE_AVAILABLE_CHANNEL) with it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -236,7 +237,11 @@ impl ServiceTable {
 
     /// The providers of `name` still listening (by `listens(conn, call channel)`), as infos:
     /// started ones first, then the oldest.
-    fn infos(&self, name: &str, listens: &impl Fn(ConnId, &str) -> bool) -> Vec<ServiceInfo> {
+    pub(crate) fn infos(
+        &self,
+        name: &str,
+        listens: &impl Fn(ConnId, &str) -> bool,
+    ) -> Vec<ServiceInfo> {
         let channel = call_channel(name);
         let services = self.services.lock();
         let Some(providers) = services.get(name) else {
@@ -357,6 +362,14 @@ impl Broker {
             .collect();
         let client = ClientId::new("ipc", client).to_string();
         self.services.listening(name, conn, &client, &on_conn);
+    }
+
+    /// Whether service `name` is provided and started.
+    pub(crate) fn service_available(&self, name: &str) -> bool {
+        self.services
+            .infos(name, &|conn, channel| self.router.listens(conn, channel))
+            .first()
+            .is_some_and(|s| s.started)
     }
 
     /// Listeners of `conn` went away (or the connection closed): forget what it no longer
