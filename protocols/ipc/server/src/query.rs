@@ -200,7 +200,15 @@ impl Broker {
                 break;
             }
             budget -= 1;
-            let client = ClientId::new(sub.protocol.clone(), sub.client.clone());
+            // The subscriber's labels name its client in every protocol so far; otherwise
+            // the registry knows which client attached it.
+            let guess = ClientId::new(sub.protocol.clone(), sub.client.clone());
+            let clients = self.fabric.clients();
+            let client = if clients.contains(&guess) {
+                guess
+            } else {
+                clients.client_of(sub.subscriber).unwrap_or(guess)
+            };
             let channel = self.listed_channel(&sub.filter);
             state.add(&client.to_string(), || other_peer(&client), channel, 1);
         }
