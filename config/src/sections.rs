@@ -32,7 +32,8 @@ pub struct HttpConfig {
     /// that takes longer is disconnected. Applies to the front, the redirect listener and the
     /// admin server. Default 10 000.
     pub header_read_timeout_ms: u64,
-    /// Also serve the admin API under `/api/` on the front. Default false.
+    /// Also serve the admin API under `/api/v1/` on the front (with the same `admin.token`;
+    /// a non-loopback front without a token is a configuration error). Default false.
     pub api: bool,
     /// Path of the live dashboard page (topics, message log, publish form, `$SYS` statistics),
     /// served with its assets embedded in the binary; it talks to the gateway through the
@@ -56,14 +57,33 @@ impl Default for HttpConfig {
     }
 }
 
-/// The admin server (`[admin]`): `/metrics`, `/healthz`, `/readyz`.
+/// The admin server (`[admin]`): `/metrics`, `/healthz`, `/readyz` and the admin API
+/// (`/api/v1/...`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Address to listen on. Default `127.0.0.1:9090`.
     pub listen: SocketAddr,
     /// Bearer token required by the admin API (`/api/v1/...`). Health and metrics stay open.
+    /// Without it the API answers only on a loopback listener.
     pub token: Option<Secret>,
+    /// Whether the admin port serves the API. Unset (default): served, and without `token` on a
+    /// non-loopback `listen` every API request is refused (401). `true`: served, and a
+    /// non-loopback `listen` without `token` is a configuration error. `false`: not served.
+    pub api: Option<bool>,
+    /// Live messages kept for `GET /api/v1/stream` resumption (`Last-Event-ID`). Default 1 024.
+    pub stream_ring: usize,
+    /// Messages queued for one slow stream consumer before they are dropped (and counted).
+    /// Default 256.
+    pub stream_queue: usize,
+    /// Most simultaneous streams. Default 1 024.
+    pub max_streams: usize,
+    /// How long a stream's filter keeps being recorded after its last stream closed, so that a
+    /// reconnecting consumer resumes without a gap, in milliseconds. Default 60 000.
+    pub stream_resume_ms: u64,
+    /// Longest wait `POST /api/v1/request` allows (`timeout_ms` is capped to it), in
+    /// milliseconds. Default 30 000.
+    pub max_request_timeout_ms: u64,
 }
 
 impl Default for AdminConfig {
@@ -71,7 +91,45 @@ impl Default for AdminConfig {
         AdminConfig {
             listen: loopback(9090),
             token: None,
+            api: None,
+            stream_ring: 1024,
+            stream_queue: 256,
+            max_streams: 1024,
+            stream_resume_ms: 60_000,
+            max_request_timeout_ms: 30_000,
         }
+    }
+}
+
+impl AdminConfig {
+    /// The token, when set and not blank.
+    pub fn token(&self) -> Option<&str> {
+        self.token
+            .as_ref()
+            .map(Secret::expose)
+            .filter(|t| !t.trim().is_empty())
+    }
+
+    /// Problems of this section, as `(key, what to change)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (key, value) in [
+            ("stream_ring", self.stream_ring as u64),
+            ("stream_queue", self.stream_queue as u64),
+            ("max_streams", self.max_streams as u64),
+            ("max_request_timeout_ms", self.max_request_timeout_ms),
+        ] {
+            if value == 0 {
+                out.push((format!("admin.{key}"), "must be at least 1".to_owned()));
+            }
+        }
+        if self.token.is_some() && self.token().is_none() {
+            out.push((
+                "admin.token".to_owned(),
+                "must not be blank; remove the key to go without a token".to_owned(),
+            ));
+        }
+        out
     }
 }
 

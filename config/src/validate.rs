@@ -21,6 +21,7 @@ pub fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
     check_files(config, &mut problems);
     check_front_paths(config, &mut problems);
     check_misc(config, &mut problems);
+    check_admin_api(config, &mut problems);
     if problems.is_empty() {
         Ok(())
     } else {
@@ -265,6 +266,35 @@ fn check_misc(config: &Config, out: &mut Vec<(String, String)>) {
         ));
     }
     out.extend(config.cluster.problems());
+}
+
+/// The admin API is never exposed without a token: on a non-loopback admin port that asks for it
+/// (`admin.api = true`), or on a non-loopback front (`http.api = true`), `admin.token` is needed.
+fn check_admin_api(config: &Config, out: &mut Vec<(String, String)>) {
+    out.extend(config.admin.problems());
+    if config.admin.token().is_some() {
+        return;
+    }
+    if config.admin.api == Some(true) && !config.admin.listen.ip().is_loopback() {
+        out.push((
+            "admin.token".into(),
+            format!(
+                "is required: admin.api = true serves the admin API on {}, which is not a loopback \
+                 address; set admin.token (or listen on 127.0.0.1, or remove admin.api)",
+                config.admin.listen
+            ),
+        ));
+    }
+    if config.http.api && !config.http.listen.ip().is_loopback() {
+        out.push((
+            "admin.token".into(),
+            format!(
+                "is required: http.api = true serves the admin API on the front ({}), which is \
+                 not a loopback address; set admin.token (or turn http.api off)",
+                config.http.listen
+            ),
+        ));
+    }
 }
 
 /// Why `path` cannot be the store's directory: it must be a writable directory, or one that can be

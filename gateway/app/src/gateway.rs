@@ -415,6 +415,36 @@ impl Gateway {
                     .push((route.path_prefix.clone(), "reverse proxy"));
             }
         }
+        // The admin API (`/api/v1/`): on the admin port unless `admin.api = false`, and on the
+        // front with `http.api`; both need `admin.token` off loopback.
+        let api = crate::api::Api::new(
+            &config.admin,
+            fabric.clone(),
+            &registry,
+            services.stop.clone(),
+            &services.tracker,
+        )
+        .map_err(RunError::Metrics)?;
+        if config.admin.api.is_none()
+            && config.admin.token().is_none()
+            && !addresses.admin.ip().is_loopback()
+        {
+            tracing::warn!(
+                "admin.listen is not a loopback address and admin.token is not set: the admin \
+                 API refuses every request (set admin.token to use it)"
+            );
+        }
+        if config.http.api {
+            mounts.push(api.router(crate::api::AccessPolicy::new(
+                config.admin.token(),
+                addresses.http.ip().is_loopback(),
+                "http.listen",
+                authorizer.clone(),
+            )));
+            endpoints
+                .paths
+                .push((format!("{}/", crate::api::PREFIX), "admin API"));
+        }
         endpoints.paths.sort();
 
         let tls = match &http_cert {
@@ -456,7 +486,17 @@ impl Gateway {
         let admin_server = HttpServer {
             name: "admin",
             listener: admin,
-            router: admin::router(registry.clone(), readiness.clone()),
+            router: match config.admin.api {
+                Some(false) => admin::router(registry.clone(), readiness.clone()),
+                _ => admin::router(registry.clone(), readiness.clone()).merge(api.router(
+                    crate::api::AccessPolicy::new(
+                        config.admin.token(),
+                        addresses.admin.ip().is_loopback(),
+                        "admin.listen",
+                        authorizer.clone(),
+                    ),
+                )),
+            },
             tls: None,
             max_connections: 1024,
             header_read_timeout: Duration::from_millis(config.http.header_read_timeout_ms),
@@ -555,7 +595,7 @@ fn announce(addresses: &Addresses, endpoints: &FrontEndpoints) {
         tracing::info!("dashboard       {scheme}://{}{path}", addresses.http);
     }
     tracing::info!(
-        "admin           http://{}/  (/metrics /healthz /readyz)",
+        "admin           http://{}/  (/metrics /healthz /readyz /api/v1/)",
         addresses.admin
     );
     if let Some(mqtt) = addresses.mqtt {

@@ -14,6 +14,8 @@
 //! - [`front`]: the public front's router; [`front::dashboard`] the live dashboard (assets in
 //!   `assets/dashboard/`, embedded); [`front::redirect`] for HTTP → HTTPS.
 //! - [`admin`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`api`]: the admin HTTP API under `/api/v1/` (clients, subscriptions, retained topics,
+//!   publish and request, the live stream, OpenAPI), on the admin port and optionally the front.
 //! - [`telemetry`]: logs, OTLP traces, the metrics registry.
 //! - [`tls`]: rustls certificates, reloadable.
 //! - [`reload`]: SIGHUP handling.
@@ -22,6 +24,7 @@
 //! - [`error`]: [`RunError`] and exit codes.
 
 pub mod admin;
+pub mod api;
 pub mod cli;
 pub mod cluster;
 pub mod error;

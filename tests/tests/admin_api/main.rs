@@ -1,0 +1,9 @@
+//! The admin HTTP API (`/api/v1/`) against a gateway with real clients of every protocol:
+//! listings, kicks, publish and request, retained values, the live stream and its resumption,
+//! access control. One test binary, split by concept.
+
+mod access;
+mod clients;
+mod messages;
+mod stream;
+mod support;
