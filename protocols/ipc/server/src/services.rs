@@ -353,8 +353,13 @@ impl ServiceDirectory {
 }
 
 impl Broker {
-    /// A listener of `conn` on a service's call channel was accepted.
+    /// A listener of `conn` on a service's call channel was accepted. Recorded only when the
+    /// routing table holds it (a `LICA` naming only other connections' peers adds nothing),
+    /// so the service table stays within the routing table's limits.
     pub(crate) fn service_listening(&self, name: &str, conn: ConnId, client: &str, peers: &[Peer]) {
+        if !self.router.listens(conn, &call_channel(name)) {
+            return;
+        }
         let on_conn: Vec<Peer> = peers
             .iter()
             .filter(|p| matches!(self.router.endpoint(p.id.as_str()), Some((c, _)) if c == conn))

@@ -86,6 +86,18 @@ async fn a_bare_listener_is_a_started_service_of_unknown_status_and_events_alone
     other.sync().await;
     assert!(services.lookup("calc").is_none());
 
+    // Nor is a listener naming only another connection's peer (the routing table ignores it).
+    let foreign = switchboard_ipc_proto::Command::add_listener(vec![other.peer.clone()], CALL);
+    let mut intruder = broker.client("intruder").await;
+    intruder
+        .write(&switchboard_ipc_proto::Packet::from_command(foreign).unwrap())
+        .await;
+    intruder.sync().await;
+    assert!(services.lookup("calc").is_none());
+    assert!(!broker.handle.has_listeners(CALL));
+    // ... and leaves nothing behind in the table (its Debug shows the names it holds).
+    assert_eq!(format!("{services:?}"), "ServiceDirectory { services: 0 }");
+
     let mut host = broker.client("host").await;
     host.listen(CALL).await;
     host.sync().await;
