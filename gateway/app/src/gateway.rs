@@ -537,6 +537,7 @@ impl Gateway {
                 component: "ipc",
                 message: e.to_string(),
             })?;
+            api.set_services(service.services());
             services.tracker.spawn(service.serve(
                 listeners.tcp,
                 listeners.unix,

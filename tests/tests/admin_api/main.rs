@@ -5,5 +5,6 @@
 mod access;
 mod clients;
 mod messages;
+mod services;
 mod stream;
 mod support;

@@ -11,6 +11,7 @@
 //! - [`subscriptions`]: the `queryState` view, (filter, client) pairs of every protocol.
 //! - [`topics`]: retained values, and clearing one.
 //! - [`publish`]: publish and request.
+//! - [`services`]: IPC service availability (`isServiceAvailable`).
 //! - [`stream`]: Server-Sent Events of live messages, with `Last-Event-ID` resumption.
 //! - [`openapi`]: the OpenAPI 3.1 document.
 //! - [`auth`]: [`AccessPolicy`], the bearer token / admin-right check.
@@ -24,12 +25,13 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod publish;
+pub mod services;
 pub mod stream;
 pub mod subscriptions;
 pub mod topics;
 pub mod view;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -61,6 +63,8 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Api>)> {
         ("GET", "/clients/{*id}", get(clients::get)),
         ("DELETE", "/clients/{*id}", delete(clients::kick)),
         ("GET", "/subscriptions", get(subscriptions::list)),
+        ("GET", "/services", get(services::list)),
+        ("GET", "/services/{name}", get(services::get)),
         ("GET", "/topics", get(topics::list)),
         ("DELETE", "/topics/{*topic}", delete(topics::clear)),
         ("POST", "/publish", post(publish::publish)),
@@ -76,6 +80,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/clients/{*id}"),
     ("DELETE", "/clients/{*id}"),
     ("GET", "/subscriptions"),
+    ("GET", "/services"),
+    ("GET", "/services/{name}"),
     ("GET", "/topics"),
     ("DELETE", "/topics/{*topic}"),
     ("POST", "/publish"),
@@ -90,6 +96,7 @@ struct Inner {
     hub: Hub,
     max_request_timeout_ms: u64,
     stop: CancellationToken,
+    services: OnceLock<switchboard_ipc::ServiceDirectory>,
 }
 
 /// What every API handler shares: the fabric, the stream hub, the metrics. Cheap to clone.
@@ -133,6 +140,7 @@ impl Api {
                 hub,
                 max_request_timeout_ms: config.max_request_timeout_ms.max(1),
                 stop,
+                services: OnceLock::new(),
             }),
         })
     }
@@ -151,6 +159,16 @@ impl Api {
                 metrics::count,
             ))
             .with_state(self.clone())
+    }
+
+    /// Gives the API the IPC broker's services (once the IPC bus is built).
+    pub fn set_services(&self, directory: switchboard_ipc::ServiceDirectory) {
+        let _ = self.inner.services.set(directory);
+    }
+
+    /// The IPC broker's services, when the IPC bus is on.
+    pub fn services(&self) -> Option<&switchboard_ipc::ServiceDirectory> {
+        self.inner.services.get()
     }
 
     /// The fabric.
@@ -211,7 +229,9 @@ mod tests {
         for (method, path) in ROUTES {
             let uri = format!(
                 "{PREFIX}{}",
-                path.replace("{*id}", "mqtt:x").replace("{*topic}", "a/b")
+                path.replace("{*id}", "mqtt:x")
+                    .replace("{*topic}", "a/b")
+                    .replace("{name}", "svc")
             );
             let body = if *method == "POST" {
                 Body::from(r#"{"topic":"a/b","text":"x","timeout_ms":1}"#)
