@@ -77,7 +77,7 @@ fn ok(socket: &Socket<Conn>, ns: &NsSocket, id: Option<u64>) {
     }
 }
 
-/// Publishes now, or behind the subscription changes still queued.
+/// Publishes (after every change the client sent before: those are applied already).
 pub(crate) fn publish(
     inner: &Arc<Inner>,
     socket: &Arc<Socket<Conn>>,
@@ -85,20 +85,8 @@ pub(crate) fn publish(
     message: Message,
     id: Option<u64>,
 ) {
-    if ns.queued.load(Ordering::Acquire) == 0 {
-        inner.fabric.publish(message);
-        ok(socket, ns, id);
-    } else {
-        pump::enqueue(
-            inner,
-            socket,
-            ns,
-            Command::Pub {
-                message: Box::new(message),
-                id,
-            },
-        );
-    }
+    inner.fabric.publish(message);
+    ok(socket, ns, id);
 }
 
 /// Handles one event of a control-mode socket.
@@ -194,7 +182,7 @@ pub(crate) fn on_event(
             } else {
                 Command::Unsub { filters, id: e.id }
             };
-            pump::enqueue(inner, socket, ns, command);
+            pump::apply(inner, socket, ns, command);
         }
         Some("request") => request(inner, socket, ns, e),
         _ => fail(

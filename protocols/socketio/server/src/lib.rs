@@ -20,7 +20,7 @@
 //! - `nsp`: namespaces at run time (mapping, broadcast encoding cache) and namespace sockets.
 //! - `control`: the `control` mapping (subscribe, unsubscribe, publish, request, replies).
 //! - `events`: the `events` mapping (event names are topics).
-//! - `pump`: the per-socket delivery task and its commands.
+//! - `pump`: subscription changes and deliveries (drained by the transport task).
 //! - `payload`: arguments ↔ payloads, acknowledgements.
 //! - [`metrics`](mod@metrics): [`Metrics`].
 //! - [`error`](mod@error): [`Error`].

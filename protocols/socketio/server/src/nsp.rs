@@ -2,21 +2,21 @@
 //! once for all its sockets) and [`NsSocket`], one client connected to one namespace.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use switchboard_engineio::bridge::Mount;
 use switchboard_engineio::proto::Str;
-use switchboard_fabric::{Delivery, Identity, Message, Registration, Topic, TopicFilter};
+use switchboard_fabric::{
+    Delivery, Identity, Message, Registration, Subscriber, Topic, TopicFilter,
+};
 use switchboard_socketio_proto::{PacketWriter, RESERVED_EVENTS};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{NamespaceConfig, NamespaceMode};
 use crate::payload::{self, Shape};
-use crate::pump::Command;
 
 /// Requests a socket was asked to answer, remembered until it acknowledges (bounded).
 const MAX_OPEN_REPLIES: usize = 1024;
@@ -168,10 +168,9 @@ pub(crate) struct NsSocket {
     /// The Socket.IO socket id (also the fabric client id).
     pub(crate) sid: Arc<str>,
     pub(crate) identity: Identity,
-    /// The delivery task's command queue, created with the first subscription.
-    pub(crate) commands: OnceLock<mpsc::Sender<Command>>,
-    /// Commands queued and not yet applied (publishes wait behind them to keep order).
-    pub(crate) queued: AtomicUsize,
+    /// The socket's fabric subscriber, created with its first subscription; the transport
+    /// task drains it through `Handler::poll_outgoing`.
+    pub(crate) sub: Mutex<Option<Subscriber>>,
     /// `request` events waiting for their reply.
     pub(crate) requests: AtomicUsize,
     pub(crate) replies: Mutex<Replies>,
@@ -191,8 +190,7 @@ impl NsSocket {
             nsp,
             sid,
             identity,
-            commands: OnceLock::new(),
-            queued: AtomicUsize::new(0),
+            sub: Mutex::new(None),
             requests: AtomicUsize::new(0),
             replies: Mutex::new(Replies::default()),
             next_ack: AtomicU64::new(0),
@@ -202,9 +200,11 @@ impl NsSocket {
         }
     }
 
-    /// Leaves the namespace: ends the socket's tasks and its registry entry.
+    /// Leaves the namespace: ends the socket's tasks, its subscriptions (at once rather than
+    /// when the last reference goes) and its registry entry.
     pub(crate) fn end(&self) {
         self.closed.cancel();
+        drop(self.sub.lock().take());
         drop(self.registration.lock().take());
     }
 

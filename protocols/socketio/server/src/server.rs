@@ -6,11 +6,13 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 use serde::Deserialize;
 use smallvec::SmallVec;
@@ -73,6 +75,8 @@ pub struct Conn {
     connected: CancellationToken,
     /// The peer's address from the handshake request.
     peer: Option<std::net::SocketAddr>,
+    /// The transport task that found no subscriber to drain, woken when one is created.
+    pub(crate) sub_waiter: AtomicWaker,
 }
 
 /// How the client registry reaches a namespace socket: an admin kick sends the namespace's
@@ -139,6 +143,11 @@ impl Conn {
             .iter()
             .map(|s| s.nsp.name.to_string())
             .collect()
+    }
+
+    /// The namespace sockets of the connection.
+    pub(crate) fn sockets(&self) -> SmallVec<[Arc<NsSocket>; 2]> {
+        self.state.lock().sockets.clone()
     }
 
     fn socket(&self, nsp: &str) -> Option<Arc<NsSocket>> {
@@ -447,7 +456,7 @@ impl SocketIo {
         )));
         tracing::debug!(sid = %sid, namespace = %ns.name, "socket.io namespace joined");
         if !filters.is_empty() {
-            pump::enqueue(inner, socket, &nss, Command::Sub { filters, id: None });
+            pump::apply(inner, socket, &nss, Command::Sub { filters, id: None });
         }
         Ok(())
     }
@@ -550,6 +559,7 @@ impl Handler for SocketIo {
             state: Mutex::new(ConnState::default()),
             connected: CancellationToken::new(),
             peer: handshake.peer,
+            sub_waiter: AtomicWaker::new(),
         })
     }
 
@@ -624,6 +634,15 @@ impl Handler for SocketIo {
                 }
             }
         }
+    }
+
+    fn poll_outgoing(
+        &self,
+        socket: &Arc<Socket<Conn>>,
+        cx: &mut Context<'_>,
+        out: &mut Vec<Packet>,
+    ) -> Poll<()> {
+        pump::poll_outgoing(&self.inner, socket, cx, out)
     }
 
     fn on_disconnect(&self, socket: &Arc<Socket<Conn>>, reason: CloseReason) {
