@@ -76,6 +76,24 @@ mod interop_cluster {
                 let _ = c.kill().await;
             }
         }
+
+        /// Stops nats-server as an orchestrator does (SIGTERM) and waits for it to exit.
+        async fn stop(&mut self) {
+            if let Some(mut c) = self.child.take() {
+                if let Some(pid) = c.id() {
+                    let _ = Command::new("kill")
+                        .args(["-TERM", &pid.to_string()])
+                        .status()
+                        .await;
+                }
+                if tokio::time::timeout(Duration::from_secs(10), c.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = c.kill().await;
+                }
+            }
+        }
     }
 
     impl Drop for Nats {
@@ -268,7 +286,13 @@ mod interop_cluster {
             .await;
         assert!(got["args"][0]["hex"] == "32312e35", "{got}");
 
-        // One publish on NATS, nothing looped back to node 1.
+        // One publish on NATS (counted once NATS confirmed it), nothing looped back to node 1.
+        wait::until_async("node 1 to count its publish as confirmed", || async {
+            g1.metrics()
+                .await
+                .contains("switchboard_cluster_sent_total 1\n")
+        })
+        .await;
         let m1 = g1.metrics().await;
         assert!(m1.contains("switchboard_cluster_sent_total 1\n"), "{m1}");
         assert!(
@@ -523,9 +547,11 @@ mod interop_cluster {
             }
         });
 
-        // NATS dies a little way in, stays down for a second, comes back.
+        // NATS restarts a little way in (stopped as Kubernetes stops it, with SIGTERM), stays
+        // down for a second, comes back. (A NATS server killed with SIGKILL can lose what it had
+        // accepted and not yet passed on: core NATS is at most once; see the README.)
         tokio::time::sleep(Duration::from_millis(600)).await;
-        nats.kill().await;
+        nats.stop().await;
         wait::until_async("node 1 to report the link down in /readyz", || async {
             let (status, body) = http::get(&g1.admin_url("/readyz")).await;
             status == 200 && body.contains("degraded") && body.contains("NATS unreachable")

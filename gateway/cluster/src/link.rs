@@ -543,9 +543,11 @@ impl Backplane for Hooks {
     }
 }
 
-/// Sends the outbound buffer to NATS while the link is up, each batch confirmed by a flush.
+/// Sends the outbound buffer to NATS while the link is up, each batch confirmed by an echo on
+/// the node's sync subject (NATS applied the batch).
 async fn writer(s: Arc<Shared>) {
     let mut state = s.state.subscribe();
+    let sync = SyncProbe::new(&s, "writer");
     loop {
         // wait for the link
         tokio::select! {
@@ -581,10 +583,7 @@ async fn writer(s: Arc<Shared>) {
             }
         }
         if ok {
-            ok = matches!(
-                tokio::time::timeout(FLUSH_TIMEOUT, s.client.flush()).await,
-                Ok(Ok(()))
-            );
+            ok = sync.round_trip(&s).await;
         }
         if ok {
             s.metrics.sent.inc_by(batch.len() as u64);
@@ -680,6 +679,7 @@ async fn interest(s: Arc<Shared>) {
     let mut active: HashMap<TopicFilter, Pair> = HashMap::new();
     // subject → (filters using it, its reader task)
     let mut subjects: HashMap<String, (usize, JoinHandle<()>)> = HashMap::new();
+    let sync = SyncProbe::new(&s, "interest");
     loop {
         let batch: Vec<TopicFilter> = {
             let mut d = s.dirty.lock();
@@ -737,13 +737,52 @@ async fn interest(s: Arc<Shared>) {
                 _ => {}
             }
         }
-        // Once NATS answered a ping, the subscriptions above are registered on the server: only
-        // then does the gauge count them (tests and operators can rely on it).
-        let _ = tokio::time::timeout(FLUSH_TIMEOUT, s.client.flush()).await;
+        // Once NATS echoed a message sent after them, the subscriptions above are registered on
+        // the server: only then does the gauge count them (tests and operators can rely on it).
+        let _ = sync.round_trip(&s).await;
         s.metrics.subscriptions.set(subjects.len() as i64);
     }
     for (_, (_, task)) in subjects {
         task.abort();
+    }
+}
+
+/// A round trip through NATS on the node's private subject.
+///
+/// A flush only says that the bytes left this process. NATS applies one connection's
+/// operations in order, and answers a request to a subject nobody listens to with "no
+/// responders" once it has processed it: when that answer comes back, everything this
+/// connection sent before (publications, subscriptions) is in place on the server (on a single
+/// server; a NATS cluster propagates interest to its other servers shortly after). The node's
+/// connection is `no_echo`, so it cannot simply read back its own message.
+#[derive(Debug)]
+struct SyncProbe {
+    subject: String,
+}
+
+impl SyncProbe {
+    fn new(s: &Shared, task: &str) -> SyncProbe {
+        SyncProbe {
+            subject: s.subjects.sync(&s.node, task),
+        }
+    }
+
+    /// Waits (at most [`FLUSH_TIMEOUT`]) until NATS has applied what was sent before. Whether
+    /// it was confirmed.
+    async fn round_trip(&self, s: &Shared) -> bool {
+        use async_nats::RequestErrorKind;
+        let asked = s.client.request(self.subject.clone(), bytes::Bytes::new());
+        let confirmed = match tokio::time::timeout(FLUSH_TIMEOUT, asked).await {
+            // The expected answer, from the server itself.
+            Ok(Err(e)) if e.kind() == RequestErrorKind::NoResponders => true,
+            // Someone answered: the server processed the request all the same.
+            Ok(Ok(_)) => true,
+            Ok(Err(_)) | Err(_) => false,
+        };
+        if !confirmed {
+            tracing::debug!(subject = %self.subject, "cluster: NATS did not confirm in time");
+        }
+        confirmed
     }
 }
 

@@ -135,6 +135,12 @@ impl Subjects {
         format!("{}.http.{tag}", self.prefix)
     }
 
+    /// `<p>.sync.<node>.<task>`: a node's private subject (one per task that needs it), echoed to itself to learn that NATS has
+    /// applied everything the node sent before (subscriptions included).
+    pub fn sync(&self, node: &str, task: &str) -> String {
+        format!("{}.sync.{node}.{task}", self.prefix)
+    }
+
     /// `<p>.node`.
     pub fn presence(&self) -> String {
         format!("{}.node", self.prefix)
