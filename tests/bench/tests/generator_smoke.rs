@@ -20,6 +20,15 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The gateway binary built beside this test (`target/<profile>/switchboard`): the cluster
+/// scenarios start replicas as processes. Building the workspace (as `make test` does) builds it.
+fn gateway_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    // target/<profile>/deps/generator_smoke-<hash>
+    let bin = exe.parent()?.parent()?.join("switchboard");
+    bin.is_file().then_some(bin)
+}
+
 async fn gateway(
     overrides: &[(String, String)],
     upstream: u16,
@@ -54,7 +63,7 @@ mod interop {
         let env = Env {
             root: root(),
             out: dir.clone(),
-            switchboard: PathBuf::from("(in-process)"),
+            switchboard: gateway_binary().unwrap_or_else(|| PathBuf::from("(in-process)")),
             this_exe: PathBuf::from(env!("CARGO_BIN_EXE_switchboard-bench")),
             server_core: None,
             gen_core: None,
@@ -90,6 +99,15 @@ mod interop {
                 if let Load::Wrk { .. } = sc.load {
                     lines.push(format!(
                         "external {:<26} wrk, not the generator: run by make bench",
+                        sc.id
+                    ));
+                    continue;
+                }
+                if let Load::Cluster { .. } = sc.load
+                    && !env.switchboard.is_file()
+                {
+                    lines.push(format!(
+                        "WAITING  {:<26} needs the switchboard binary beside this test: cargo build -p switchboard",
                         sc.id
                     ));
                     continue;
