@@ -123,7 +123,7 @@ impl WsSession {
 
     /// A message already received and buffered, without reading the socket; pings are
     /// answered into the send queue. `Some(None)` means the server closed the session.
-    fn buffered(&mut self) -> Option<Option<(u8, BytesMut)>> {
+    pub(crate) fn buffered(&mut self) -> Option<Option<(u8, BytesMut)>> {
         while let Some(m) = self.reader.next(&mut self.raw) {
             match m.op {
                 opcode::CLOSE => return Some(None),
