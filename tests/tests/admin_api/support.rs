@@ -1,6 +1,7 @@
 //! Clients of each protocol as the admin API tests drive them, and API calls.
 //! - MQTT 5: rumqttc in this process, its event loop's end kept (a server DISCONNECT's reason);
 //! - browsers: `tests/interop/engineio/agent.mjs` (engine.io-client 6);
+//! - Socket.IO: `tests/interop/browser/sio_agent.mjs` (socket.io-client 4.8);
 //! - IPC: `tests/interop/ipc/agent.js` (electron-common-ipc 16), or a raw peer speaking the
 //!   wire format (switchboard-ipc-proto) when the test watches the socket itself.
 
@@ -372,4 +373,38 @@ impl Sse {
             }
         }
     }
+}
+
+// ---- Socket.IO (socket.io-client) ---------------------------------------------------------------
+
+/// A socket.io-client 4.8 socket (`tests/interop/browser/sio_agent.mjs`) connected to
+/// `namespace` over WebSocket; returns the agent and its socket id (`socket.id`).
+pub async fn sio(gw: &TestGateway, name: &str, namespace: &str) -> (Agent, String) {
+    let opts = json!({"url": gw.http_url(""), "name": name, "namespace": namespace});
+    let mut s = Agent::spawn(
+        name,
+        interop::node("browser", "sio_agent.mjs", &[opts.to_string()]),
+    );
+    let connected = s
+        .expect("connected", |v| {
+            v["event"] == "connected" || v["event"] == "connect_error"
+        })
+        .await;
+    assert_eq!(connected["event"], "connected", "{name}: {connected}");
+    let id = connected["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name}: no socket id: {connected}"))
+        .to_owned();
+    (s, id)
+}
+
+/// Subscribes a Socket.IO socket to `filter` and asserts the ack is `{ok: true}`.
+pub async fn sio_sub(s: &mut Agent, filter: &str) {
+    s.send(json!({"cmd": "subscribe", "filter": filter})).await;
+    let ack = s
+        .expect(&format!("the ack of subscribe {filter}"), |v| {
+            v["event"] == "ack" && v["cmd"] == "subscribe"
+        })
+        .await;
+    assert_eq!(ack["ack"]["ok"], true, "subscribe {filter}: {ack}");
 }
