@@ -180,12 +180,8 @@ impl Fabric {
         let capacity = spec.capacity.unwrap_or(self.inner.config.queue_capacity);
         let policy = spec.policy.unwrap_or(self.inner.config.overflow);
         let metrics = self.inner.metrics.subscriber(&spec.protocol);
+        metrics.subscribers().inc();
         let inner = Arc::new(SubInner::new(id, &spec, capacity, policy, metrics));
-        self.inner
-            .metrics
-            .subscribers
-            .with_label_values(&[&*spec.protocol])
-            .inc();
         let subscriber = Subscriber {
             inner,
             fabric: self.clone(),
@@ -206,11 +202,7 @@ impl Fabric {
 
     pub(crate) fn forget_subscriber(&self, sub: &Arc<SubInner>) {
         if self.inner.subscribers.lock().remove(&sub.id).is_some() {
-            self.inner
-                .metrics
-                .subscribers
-                .with_label_values(&[&*sub.protocol])
-                .dec();
+            sub.metrics.subscribers().dec();
         }
     }
 
@@ -229,11 +221,7 @@ impl Fabric {
         }
         if inserted {
             sub.filter_count.fetch_add(1, Ordering::Relaxed);
-            self.inner
-                .metrics
-                .subscriptions
-                .with_label_values(&[&*sub.protocol])
-                .inc();
+            sub.metrics.subscriptions().inc();
         }
         let mut out = Vec::new();
         if replay {
@@ -254,11 +242,7 @@ impl Fabric {
         }
         if removed {
             sub.filter_count.fetch_sub(1, Ordering::Relaxed);
-            self.inner
-                .metrics
-                .subscriptions
-                .with_label_values(&[&*sub.protocol])
-                .dec();
+            sub.metrics.subscriptions().dec();
         }
     }
 

@@ -35,6 +35,9 @@ pub struct FabricMetrics {
     pub(crate) requests: IntCounterVec,
     pub(crate) protocol: ProtocolMetricsFamily,
     pub(crate) per_protocol: Arc<Mutex<HashMap<Arc<str>, ProtocolMetrics>>>,
+    /// Subscriber metrics bound to each protocol label, bound once and shared by every
+    /// subscriber of that protocol (binding labels costs a hash and a lock each time).
+    per_subscriber: Arc<Mutex<HashMap<Arc<str>, SubscriberMetrics>>>,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(
@@ -130,21 +133,31 @@ impl FabricMetrics {
             )?,
             protocol: ProtocolMetricsFamily::register(registry)?,
             per_protocol: Arc::default(),
+            per_subscriber: Arc::default(),
         })
     }
 
     pub(crate) fn subscriber(&self, protocol: &str) -> SubscriberMetrics {
-        let reasons = DROP_REASONS
+        let mut map = self.per_subscriber.lock();
+        if let Some(m) = map.get(protocol) {
+            return m.clone();
+        }
+        let common_drops = DROP_REASONS
             .iter()
             .map(|r| self.dropped.with_label_values(&[protocol, r]))
             .collect();
-        SubscriberMetrics {
-            delivered: self.delivered.with_label_values(&[protocol]),
-            latency: self.latency.with_label_values(&[protocol]),
+        let protocol: Arc<str> = Arc::from(protocol);
+        let m = SubscriberMetrics(Arc::new(BoundSubscriberMetrics {
+            delivered: self.delivered.with_label_values(&[&*protocol]),
+            latency: self.latency.with_label_values(&[&*protocol]),
+            subscribers: self.subscribers.with_label_values(&[&*protocol]),
+            subscriptions: self.subscriptions.with_label_values(&[&*protocol]),
             dropped: self.dropped.clone(),
-            protocol: Arc::from(protocol),
-            common_drops: reasons,
-        }
+            protocol: protocol.clone(),
+            common_drops,
+        }));
+        map.insert(protocol, m.clone());
+        m
     }
 
     /// Counts a drop that happened outside a subscriber queue (a bridge refusing a message).
@@ -183,30 +196,46 @@ const DROP_REASONS: &[&str] = &[
     "expired",
 ];
 
-/// Metrics pre-bound to one subscriber's protocol label.
+/// Metrics pre-bound to one subscriber's protocol label (shared by the protocol's subscribers).
 #[derive(Debug, Clone)]
-pub(crate) struct SubscriberMetrics {
+pub(crate) struct SubscriberMetrics(Arc<BoundSubscriberMetrics>);
+
+#[derive(Debug)]
+struct BoundSubscriberMetrics {
     delivered: IntCounter,
     latency: Histogram,
+    subscribers: IntGauge,
+    subscriptions: IntGauge,
     dropped: IntCounterVec,
     protocol: Arc<str>,
     common_drops: Vec<IntCounter>,
 }
 
 impl SubscriberMetrics {
+    /// `switchboard_subscribers{protocol}`.
+    pub(crate) fn subscribers(&self) -> &IntGauge {
+        &self.0.subscribers
+    }
+
+    /// `switchboard_subscriptions{protocol}`.
+    pub(crate) fn subscriptions(&self) -> &IntGauge {
+        &self.0.subscriptions
+    }
+
     pub(crate) fn dropped(&self, reason: &'static str) {
         match DROP_REASONS.iter().position(|r| *r == reason) {
-            Some(i) => self.common_drops[i].inc(),
+            Some(i) => self.0.common_drops[i].inc(),
             None => self
+                .0
                 .dropped
-                .with_label_values(&[&*self.protocol, reason])
+                .with_label_values(&[&*self.0.protocol, reason])
                 .inc(),
         }
     }
 
     pub(crate) fn delivered(&self, msg: &Message) {
-        self.delivered.inc();
-        self.latency.observe(
+        self.0.delivered.inc();
+        self.0.latency.observe(
             Instant::now()
                 .saturating_duration_since(msg.created)
                 .as_secs_f64(),
