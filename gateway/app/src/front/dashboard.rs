@@ -10,10 +10,16 @@
 //! `auth` op) or a token, and the ACL applies to every subscription and publish it makes. The
 //! page itself carries no data and is served to anyone who can reach the front.
 //!
+//! When the admin API is also on the front (`http.api`), the page's `api.js` lists the connected
+//! clients of every protocol (with a disconnect button) and the retained topics from
+//! `/api/v1/clients` and `/api/v1/topics`, asking once for the admin token (kept in the tab's
+//! session storage) when the API answers 401; without the API those panels say how to turn it on.
+//! The page finds out by asking: the dashboard needs no setting for it.
+//!
 //! | path | what |
 //! |---|---|
 //! | `{path}`, `{path}/` | the page, with its settings in a JSON `<script>` element |
-//! | `{path}/app.js`, `{path}/style.css`, `{path}/icon.svg` | its assets |
+//! | `{path}/app.js`, `{path}/api.js`, `{path}/style.css`, `{path}/icon.svg` | its assets |
 //! | `{path}/switchboard.js` | the client, only when `engineio.client_path` is empty |
 
 use axum::Router;
@@ -24,6 +30,7 @@ use bytes::Bytes;
 
 const INDEX: &str = include_str!("../../assets/dashboard/index.html");
 const APP: &str = include_str!("../../assets/dashboard/app.js");
+const API: &str = include_str!("../../assets/dashboard/api.js");
 const STYLE: &str = include_str!("../../assets/dashboard/style.css");
 const ICON: &str = include_str!("../../assets/dashboard/icon.svg");
 
@@ -63,6 +70,7 @@ impl DashboardSettings {
             "path": self.engineio_path,
             "auth_required": self.auth_required,
             "version": self.version,
+            "api": crate::api::PREFIX,
         });
         // Inside a <script> element: `<` must not open a tag (e.g. `</script>` in a path).
         let settings = settings.to_string().replace('<', "\\u003c");
@@ -127,6 +135,15 @@ pub fn router(settings: &DashboardSettings) -> Router {
             }),
         )
         .route(
+            &format!("{base}/api.js"),
+            get(|| async {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    Bytes::from_static(API.as_bytes()),
+                )
+            }),
+        )
+        .route(
             &format!("{base}/style.css"),
             get(|| async {
                 asset(
@@ -172,12 +189,14 @@ mod tests {
         let page = settings().page();
         assert!(page.contains(r#"<link rel="stylesheet" href="/dashboard/style.css">"#));
         assert!(page.contains(r#"src="/dashboard/app.js""#));
+        assert!(page.contains(r#"src="/dashboard/api.js""#));
         let start = page.find(r#"id="sb-config">"#).unwrap() + r#"id="sb-config">"#.len();
         let end = start + page[start..].find("</script>").unwrap();
         let json: serde_json::Value = serde_json::from_str(&page[start..end]).unwrap();
         assert_eq!(json["client"], "/switchboard.js");
         assert_eq!(json["path"], "/engine.io/");
         assert_eq!(json["auth_required"], true);
+        assert_eq!(json["api"], "/api/v1");
         assert!(!page.contains("{{"), "every placeholder is filled");
     }
 
@@ -189,16 +208,19 @@ mod tests {
             ..settings()
         }
         .page();
-        assert_eq!(page.matches("</script>").count(), 2, "only the page's own");
+        assert_eq!(page.matches("</script>").count(), 3, "only the page's own");
         assert!(page.contains(r#""client":"/dashboard/switchboard.js""#));
     }
 
     #[test]
     fn the_assets_use_no_other_origin() {
-        for text in [INDEX, APP, STYLE] {
+        for text in [INDEX, APP, API, STYLE] {
             assert!(!text.contains("http://") && !text.contains("https://"));
             assert!(!text.contains("//cdn"));
         }
         assert!(APP.contains("await import(config.client)"));
+        // The API panels only call the API of the page's own origin.
+        assert!(API.contains("fetch(API + path"));
+        assert!(!API.contains("import "), "api.js imports nothing");
     }
 }
