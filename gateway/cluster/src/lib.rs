@@ -13,6 +13,7 @@
 //!
 //! # Layout
 //! - [`link`]: [`Cluster`]: connection, the fabric hooks, the writer, readers and interest tasks.
+//! - [`connect`]: NATS connection options from `[cluster]`, and which keys a failure points at.
 //! - [`subject`]: topic ↔ subject mapping and every subject the cluster uses.
 //! - [`wire`]: the message envelope.
 //! - [`outbound`]: the bounded outbound buffer, replayed after a reconnection.
@@ -25,6 +26,7 @@
 //! - [`error`]: the [`ClusterError`] type.
 
 pub mod acks;
+pub mod connect;
 pub mod dedupe;
 pub mod error;
 pub mod http;

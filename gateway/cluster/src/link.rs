@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use async_nats::{Client, ConnectOptions, Event};
+use async_nats::{Client, Event};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
 use switchboard_config::ClusterConfig;
@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::acks::Acks;
+use crate::connect::{UNREACHABLE, diagnose};
 use crate::dedupe::Dedupe;
 use crate::error::ClusterError;
 use crate::metrics::Metrics;
@@ -36,6 +37,8 @@ const PEER_TTL: Duration = Duration::from_secs(20);
 const BATCH: usize = 1024;
 /// Bytes per write batch to NATS.
 const BATCH_BYTES: usize = 4 << 20;
+/// How often a link that fails to connect without a reason probes for one.
+const PROBE_EVERY: Duration = Duration::from_secs(5);
 /// How long a flush may take before the batch counts as unconfirmed.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -65,6 +68,10 @@ pub(crate) struct Shared {
     pub(crate) outbound: Outbound,
     state: watch::Sender<LinkState>,
     problems: watch::Sender<Vec<String>>,
+    /// What the last failed connection attempt said about the configuration (credentials, TLS).
+    connect_problem: Mutex<Option<String>>,
+    /// When the cause of failing connections was last probed.
+    last_probe: Mutex<Option<Instant>>,
     dirty: Mutex<HashSet<TopicFilter>>,
     dirty_notify: Notify,
     dedupe: Mutex<Dedupe>,
@@ -111,7 +118,7 @@ impl Cluster {
         let state_for_events = state_tx.clone();
         let events = Arc::new(Mutex::new(None::<Arc<Shared>>));
         let events_cb = events.clone();
-        let options = connect_options(config, &node)
+        let options = crate::connect::options(config, &format!("switchboard {node}"), false)
             .await?
             .event_callback(move |event| {
                 let shared = events_cb.lock().clone();
@@ -137,7 +144,10 @@ impl Cluster {
             incarnation: rand::random(),
             seq: AtomicU64::new(0),
             state: state_tx,
-            problems: watch::channel(Vec::new()).0,
+            // Until the first connection: `/readyz` says so if start-up gives up waiting.
+            problems: watch::channel(vec![UNREACHABLE.to_owned()]).0,
+            connect_problem: Mutex::new(None),
+            last_probe: Mutex::new(None),
             dirty: Mutex::new(HashSet::new()),
             dirty_notify: Notify::new(),
             dedupe: Mutex::new(Dedupe::default()),
@@ -267,46 +277,6 @@ impl Cluster {
     }
 }
 
-async fn connect_options(
-    config: &ClusterConfig,
-    node: &str,
-) -> Result<ConnectOptions, ClusterError> {
-    let mut o = match &config.creds_file {
-        Some(path) => ConnectOptions::with_credentials_file(path)
-            .await
-            .map_err(|e| ClusterError::Credentials(format!("{}: {e}", path.display())))?,
-        None => ConnectOptions::new(),
-    };
-    if let (Some(user), Some(password)) = (&config.user, &config.password) {
-        o = o.user_and_password(user.clone(), password.expose().to_owned());
-    }
-    if let Some(token) = &config.token {
-        o = o.token(token.expose().to_owned());
-    }
-    if let Some(ca) = &config.tls_ca {
-        o = o.add_root_certificates(ca.clone()).require_tls(true);
-    }
-    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
-        o = o.add_client_certificate(cert.clone(), key.clone());
-    }
-    if config.tls_required {
-        o = o.require_tls(true);
-    }
-    Ok(o.name(format!("switchboard {node}"))
-        .no_echo()
-        .retry_on_initial_connect()
-        .max_reconnects(None)
-        .connection_timeout(Duration::from_millis(
-            config.connect_timeout_ms.clamp(100, 5_000),
-        ))
-        // Every node retries at least once a second, so after a NATS restart the nodes come back
-        // within about a second of each other (see `resume_wait_ms`).
-        .reconnect_delay_callback(|attempts| {
-            let ms = (50u64 << attempts.min(5)).min(1_000);
-            Duration::from_millis(ms + rand::random::<u64>() % 100)
-        }))
-}
-
 fn on_event(event: Event, shared: Option<Arc<Shared>>, state: watch::Sender<LinkState>) {
     match event {
         Event::Connected => {
@@ -317,7 +287,8 @@ fn on_event(event: Event, shared: Option<Arc<Shared>>, state: watch::Sender<Link
                     s.metrics.reconnects.inc();
                 }
                 state.send_replace(LinkState::Resuming);
-                s.set_problem("cluster: NATS unreachable", false);
+                s.set_problem(UNREACHABLE, false);
+                s.connect_failed(None);
                 let task = s.clone();
                 s.tracker.spawn(async move { task.resume().await });
             }
@@ -329,7 +300,7 @@ fn on_event(event: Event, shared: Option<Arc<Shared>>, state: watch::Sender<Link
             state.send_replace(LinkState::Down);
             if let Some(s) = shared {
                 s.metrics.up.set(0);
-                s.set_problem("cluster: NATS unreachable", true);
+                s.set_problem(UNREACHABLE, true);
             }
         }
         Event::SlowConsumer(_) => {
@@ -337,8 +308,25 @@ fn on_event(event: Event, shared: Option<Arc<Shared>>, state: watch::Sender<Link
                 s.metrics.drop("slow_consumer");
             }
         }
-        Event::ServerError(e) => tracing::warn!(error = %e, "cluster: NATS server error"),
-        Event::ClientError(e) => tracing::warn!(error = %e, "cluster: NATS client error"),
+        Event::ServerError(e) => {
+            tracing::warn!(error = %e, "cluster: NATS server error");
+            if let Some(s) = shared
+                && let Some(p) = diagnose(&e.to_string(), &s.config)
+            {
+                s.connect_failed(Some(p));
+            }
+        }
+        Event::ClientError(e) => {
+            let text = e.to_string();
+            match shared.as_ref().map(|s| (s, diagnose(&text, &s.config))) {
+                Some((s, Some(p))) => s.connect_failed(Some(p)),
+                Some((s, None)) => {
+                    tracing::debug!(error = %text, "cluster: NATS client error");
+                    s.clone().diagnose_later();
+                }
+                None => tracing::debug!(error = %text, "cluster: NATS client error"),
+            }
+        }
         Event::LameDuckMode | Event::Draining | Event::Closed => {}
     }
 }
@@ -356,6 +344,54 @@ impl Shared {
                 p.retain(|x| x != what);
             }
             true
+        });
+    }
+
+    /// Records why connecting fails (or, with `None`, that it works again): reported in
+    /// `/readyz` and logged once per new reason, naming the `[cluster]` keys to fix.
+    fn connect_failed(&self, problem: Option<String>) {
+        let old = {
+            let mut p = self.connect_problem.lock();
+            if *p == problem {
+                return;
+            }
+            std::mem::replace(&mut *p, problem.clone())
+        };
+        if let Some(old) = old {
+            self.set_problem(&old, false);
+        }
+        if let Some(p) = problem {
+            tracing::error!(
+                url = self.config.nats_url.as_deref().unwrap_or(""),
+                "{p}; local traffic goes on, retrying"
+            );
+            self.set_problem(&p, true);
+        }
+    }
+
+    /// The client failed to connect without saying why (a TLS failure reaches the event callback
+    /// as a bare "IO error"): makes one attempt of its own, at most every [`PROBE_EVERY`], to
+    /// learn the cause (see [`crate::connect::probe`]).
+    fn diagnose_later(self: Arc<Self>) {
+        {
+            let mut last = self.last_probe.lock();
+            if last.is_some_and(|t| t.elapsed() < PROBE_EVERY) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let Some(url) = self.config.nats_url().map(str::to_owned) else {
+            return;
+        };
+        let s = self.clone();
+        self.tracker.spawn(async move {
+            let found = tokio::select! {
+                f = crate::connect::probe(&s.config, &url) => f,
+                _ = s.stop.cancelled() => return,
+            };
+            if found.is_some() && s.state() == LinkState::Down {
+                s.connect_failed(found);
+            }
         });
     }
 

@@ -1,0 +1,1 @@
+//! MQTT 5 shared subscriptions across replicas.
