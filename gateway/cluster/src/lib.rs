@@ -21,6 +21,8 @@
 //! - [`retained`]: the retained stream.
 //! - [`acks`]: "a subscriber took your request" answers for cross-node requests.
 //! - [`dedupe`]: dropping the second copy of a message matching two subscriptions.
+//! - [`interest`]: NATS subscriptions following local interest; shared subscriptions across
+//!   nodes through NATS queue groups.
 //! - [`http`]: forwarding HTTP requests to the node owning an Engine.IO session.
 //! - [`metrics`]: the metrics, all named `switchboard_cluster_*`.
 //! - [`error`]: the [`ClusterError`] type.
@@ -30,6 +32,7 @@ pub mod connect;
 pub mod dedupe;
 pub mod error;
 pub mod http;
+pub mod interest;
 pub mod link;
 pub mod metrics;
 pub mod outbound;

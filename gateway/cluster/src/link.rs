@@ -15,7 +15,6 @@ use switchboard_fabric::{
     Backplane, Fabric, Message, Qos, REPLY_PREFIX, Responders, Topic, TopicFilter,
 };
 use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -23,10 +22,11 @@ use crate::acks::Acks;
 use crate::connect::{UNREACHABLE, diagnose};
 use crate::dedupe::Dedupe;
 use crate::error::ClusterError;
+use crate::interest::SyncProbe;
 use crate::metrics::Metrics;
 use crate::outbound::{Outbound, Outgoing};
 use crate::presence::{Hello, Presence};
-use crate::subject::{Pair, Subjects, decode_topic, reply_target};
+use crate::subject::{Subjects, decode_topic, reply_target};
 use crate::wire::{self, Sender};
 
 /// How often a node says hello while connected.
@@ -39,8 +39,6 @@ const BATCH: usize = 1024;
 const BATCH_BYTES: usize = 4 << 20;
 /// How often a link that fails to connect without a reason probes for one.
 const PROBE_EVERY: Duration = Duration::from_secs(5);
-/// How long a flush may take before the batch counts as unconfirmed.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The state of the NATS link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +55,9 @@ pub enum LinkState {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) client: Client,
+    /// The connection of the shared groups' queue subscriptions: with echo, so this node's own
+    /// messages reach its members through NATS' choice too (see [`crate::interest`]).
+    pub(crate) shared_client: Client,
     pub(crate) fabric: Fabric,
     pub(crate) subjects: Subjects,
     pub(crate) node: Arc<str>,
@@ -73,7 +74,7 @@ pub(crate) struct Shared {
     /// When the cause of failing connections was last probed.
     last_probe: Mutex<Option<Instant>>,
     dirty: Mutex<HashSet<TopicFilter>>,
-    dirty_notify: Notify,
+    pub(crate) dirty_notify: Notify,
     dedupe: Mutex<Dedupe>,
     acks: Acks,
     pub(crate) presence: Presence,
@@ -129,8 +130,21 @@ impl Cluster {
             .connect(url.as_str())
             .await
             .map_err(|e| ClusterError::Connect(e.to_string()))?;
+        let shared_client = crate::connect::options(
+            config,
+            &format!("switchboard {node} (shared subscriptions)"),
+            true,
+        )
+        .await?
+        .event_callback(|event| async move {
+            tracing::debug!(%event, "cluster: shared-subscription connection");
+        })
+        .connect(url.as_str())
+        .await
+        .map_err(|e| ClusterError::Connect(e.to_string()))?;
         let shared = Arc::new(Shared {
             client,
+            shared_client,
             subjects: Subjects::new(&config.subject_prefix),
             node: node.clone(),
             tag,
@@ -183,7 +197,7 @@ impl Cluster {
         let s = &self.shared;
         let t = &s.tracker;
         t.spawn(writer(s.clone()));
-        t.spawn(interest(s.clone()));
+        t.spawn(crate::interest::run(s.clone()));
         let sub = |subject: String| {
             let client = s.client.clone();
             async move {
@@ -457,18 +471,26 @@ impl Shared {
         }
     }
 
-    fn forward(&self, message: &Arc<Message>) {
+    pub(crate) fn take_dirty(&self) -> Vec<TopicFilter> {
+        self.dirty.lock().drain().collect()
+    }
+
+    /// Sends a local message to the other nodes. Returns whether NATS picks the member of each
+    /// of its shared groups: the message goes out on its topic's subject while both connections
+    /// are up (else the fabric serves the local groups).
+    fn forward(&self, message: &Arc<Message>) -> bool {
         let topic = message.topic.as_str();
         if topic.starts_with("$SYS/") {
-            return; // node-local statistics
+            return false; // node-local statistics
         }
-        let subject = if topic.starts_with(REPLY_PREFIX) {
+        let reply_topic = topic.starts_with(REPLY_PREFIX);
+        let subject = if reply_topic {
             match reply_target(topic) {
-                Some((node, _)) if node == &*self.node => return, // nobody waits any more
+                Some((node, _)) if node == &*self.node => return false, // nobody waits any more
                 Some((node, nonce)) => format!("{}.{nonce}", self.subjects.reply(node)),
                 None => {
                     self.metrics.drop("bad_reply_topic");
-                    return;
+                    return false;
                 }
             }
         } else {
@@ -476,7 +498,7 @@ impl Shared {
                 Some(s) => s,
                 None => {
                     self.metrics.drop("subject_too_long");
-                    return;
+                    return false;
                 }
             }
         };
@@ -484,8 +506,11 @@ impl Shared {
         let max = self.client.server_info().max_payload;
         if max > 0 && payload.len() > max {
             self.metrics.drop("too_large");
-            return;
+            return false;
         }
+        let groups_by_nats = !reply_topic
+            && self.state() == LinkState::Up
+            && self.shared_client.connection_state() == async_nats::connection::State::Connected;
         let reply = message
             .reply_to
             .as_ref()
@@ -511,10 +536,15 @@ impl Shared {
             payload,
             resend,
         });
+        groups_by_nats
     }
 
-    /// A message from another node, on a topic or reply subject.
-    fn inbound(&self, kind: Inbound, msg: &async_nats::Message) -> usize {
+    /// The message and its sender, from a topic or reply subject.
+    pub(crate) fn decode(
+        &self,
+        kind: Inbound,
+        msg: &async_nats::Message,
+    ) -> Option<(Message, Sender)> {
         let subject = msg.subject.as_str();
         let topic = match kind {
             Inbound::Topic => subject
@@ -526,15 +556,23 @@ impl Shared {
         };
         let Some(topic) = topic.and_then(|t| Topic::literal(t).ok()) else {
             self.metrics.drop("bad_subject");
-            return 0;
+            return None;
         };
-        let (message, sender) = match wire::decode(topic, &msg.payload, Instant::now()) {
-            Ok(d) => d,
+        match wire::decode(topic, &msg.payload, Instant::now()) {
+            Ok(d) => Some(d),
             Err(e) => {
                 tracing::debug!(error = %e, subject, "cluster: undecodable message");
                 self.metrics.drop("decode_error");
-                return 0;
+                None
             }
+        }
+    }
+
+    /// A message from another node, on a topic or reply subject: to the local non-shared
+    /// subscribers (or the waiting request).
+    fn inbound(&self, kind: Inbound, msg: &async_nats::Message) -> usize {
+        let Some((message, sender)) = self.decode(kind, msg) else {
+            return 0;
         };
         if sender.node == self.node {
             self.metrics.drop("loop");
@@ -558,8 +596,8 @@ impl Backplane for Hooks {
         self.0.mark_dirty(filter);
     }
 
-    fn published(&self, message: &Arc<Message>) {
-        self.0.forward(message);
+    fn published(&self, message: &Arc<Message>) -> bool {
+        self.0.forward(message)
     }
 
     fn responders(&self, reply_to: &Topic, wait: Duration) -> Responders {
@@ -619,7 +657,7 @@ async fn writer(s: Arc<Shared>) {
             }
         }
         if ok {
-            ok = sync.round_trip(&s).await;
+            ok = sync.round_trip(&s.client).await;
         }
         if ok {
             s.metrics.sent.inc_by(batch.len() as u64);
@@ -632,12 +670,12 @@ async fn writer(s: Arc<Shared>) {
 
 /// Which kind of subject a reader serves.
 #[derive(Debug, Clone, Copy)]
-enum Inbound {
+pub(crate) enum Inbound {
     Topic,
     Reply,
 }
 
-async fn reader(s: Arc<Shared>, mut sub: async_nats::Subscriber, kind: Inbound) {
+pub(crate) async fn reader(s: Arc<Shared>, mut sub: async_nats::Subscriber, kind: Inbound) {
     loop {
         let msg = tokio::select! {
             m = sub.next() => match m { Some(m) => m, None => return },
@@ -707,123 +745,4 @@ async fn heartbeat(s: Arc<Shared>) {
             }
         }
     }
-}
-
-/// Keeps one NATS subscription per subject that local interest needs.
-async fn interest(s: Arc<Shared>) {
-    // filter → the subjects it holds
-    let mut active: HashMap<TopicFilter, Pair> = HashMap::new();
-    // subject → (filters using it, its reader task)
-    let mut subjects: HashMap<String, (usize, JoinHandle<()>)> = HashMap::new();
-    let sync = SyncProbe::new(&s, "interest");
-    loop {
-        let batch: Vec<TopicFilter> = {
-            let mut d = s.dirty.lock();
-            d.drain().collect()
-        };
-        if batch.is_empty() {
-            tokio::select! {
-                _ = s.dirty_notify.notified() => continue,
-                _ = s.stop.cancelled() => break,
-            }
-        }
-        for filter in batch {
-            let want = s.fabric.has_interest(&filter) && crosses(&filter);
-            match (want, active.contains_key(&filter)) {
-                (true, false) => {
-                    let Some(pair) = s.subjects.filter(&filter) else {
-                        s.metrics.drop("subject_too_long");
-                        tracing::warn!(%filter, "cluster: filter too long for a NATS subject; it only sees local messages");
-                        continue;
-                    };
-                    for subject in pair.iter() {
-                        if let Some((n, _)) = subjects.get_mut(subject) {
-                            *n += 1;
-                            continue;
-                        }
-                        match s.client.subscribe(subject.clone()).await {
-                            Ok(sub) => {
-                                let task = tokio::spawn(reader(s.clone(), sub, Inbound::Topic));
-                                subjects.insert(subject.clone(), (1, task));
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, subject, "cluster: cannot subscribe");
-                            }
-                        }
-                    }
-                    active.insert(filter, pair);
-                }
-                (false, true) => {
-                    if let Some(pair) = active.remove(&filter) {
-                        for subject in pair.iter() {
-                            let gone = match subjects.get_mut(subject) {
-                                Some((n, _)) => {
-                                    *n -= 1;
-                                    *n == 0
-                                }
-                                None => false,
-                            };
-                            if gone && let Some((_, task)) = subjects.remove(subject) {
-                                // Dropping the subscriber with its task unsubscribes.
-                                task.abort();
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        // Once NATS echoed a message sent after them, the subscriptions above are registered on
-        // the server: only then does the gauge count them (tests and operators can rely on it).
-        let _ = sync.round_trip(&s).await;
-        s.metrics.subscriptions.set(subjects.len() as i64);
-    }
-    for (_, (_, task)) in subjects {
-        task.abort();
-    }
-}
-
-/// A round trip through NATS on the node's private subject.
-///
-/// A flush only says that the bytes left this process. NATS applies one connection's
-/// operations in order, and answers a request to a subject nobody listens to with "no
-/// responders" once it has processed it: when that answer comes back, everything this
-/// connection sent before (publications, subscriptions) is in place on the server (on a single
-/// server; a NATS cluster propagates interest to its other servers shortly after). The node's
-/// connection is `no_echo`, so it cannot simply read back its own message.
-#[derive(Debug)]
-struct SyncProbe {
-    subject: String,
-}
-
-impl SyncProbe {
-    fn new(s: &Shared, task: &str) -> SyncProbe {
-        SyncProbe {
-            subject: s.subjects.sync(&s.node, task),
-        }
-    }
-
-    /// Waits (at most [`FLUSH_TIMEOUT`]) until NATS has applied what was sent before. Whether
-    /// it was confirmed.
-    async fn round_trip(&self, s: &Shared) -> bool {
-        use async_nats::RequestErrorKind;
-        let asked = s.client.request(self.subject.clone(), bytes::Bytes::new());
-        let confirmed = match tokio::time::timeout(FLUSH_TIMEOUT, asked).await {
-            // The expected answer, from the server itself.
-            Ok(Err(e)) if e.kind() == RequestErrorKind::NoResponders => true,
-            // Someone answered: the server processed the request all the same.
-            Ok(Ok(_)) => true,
-            Ok(Err(_)) | Err(_) => false,
-        };
-        if !confirmed {
-            tracing::debug!(subject = %self.subject, "cluster: NATS did not confirm in time");
-        }
-        confirmed
-    }
-}
-
-/// Whether messages matching `filter` can come from other nodes (`$SYS` statistics are per node).
-fn crosses(filter: &TopicFilter) -> bool {
-    let first = filter.levels().next().unwrap_or("");
-    first != "$SYS" && !filter.as_str().starts_with(REPLY_PREFIX)
 }

@@ -12,6 +12,10 @@
 //! | `<p>.http.<tag>` | HTTP requests forwarded to the node with Engine.IO tag `<tag>` |
 //! | `<p>.node` | presence (hello, bye) |
 //!
+//! NATS queue groups (for shared subscriptions) are named `<p>.q.<hash>`, the hash of the share
+//! group and the filter: every node derives the same name, and two shared subscriptions never
+//! share one (NATS groups queue subscribers by name across every subject a message matches).
+//!
 //! A topic's levels become tokens: `/` → `.`; an empty level → the token `/`; a `.` inside a level
 //! → `//` (nats-server 2.10's rule); and, unlike nats-server, `*`, `>`, `%`, whitespace and control
 //! characters → `%XX` (each UTF-8 byte), so a topic can never turn into a NATS wildcard or an
@@ -113,6 +117,31 @@ impl Subjects {
             first = false;
         }
         (s.len() <= MAX_SUBJECT_LEN).then_some(Pair(s, parent))
+    }
+
+    /// The NATS queue group of shared group `group` on `filter`: `<p>.q.<32 hex digits>`, the
+    /// same on every node, distinct for each (group, filter) pair.
+    pub fn queue(&self, group: &str, filter: &TopicFilter) -> String {
+        let kind: &[u8] = if filter.is_literal() || filter.is_exact() {
+            b"exact"
+        } else {
+            b"wild"
+        };
+        let parts: [&[u8]; 5] = [
+            group.as_bytes(),
+            b"\0",
+            kind,
+            b"\0",
+            filter.as_str().as_bytes(),
+        ];
+        // FNV-1a, 64 bits twice with different offsets: stable across builds and nodes.
+        let mut a: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut b: u64 = 0x6c62_272e_07bb_0142;
+        for byte in parts.iter().flat_map(|p| p.iter()) {
+            a = (a ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
+            b = (b ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{}.q.{a:016x}{b:016x}", self.prefix)
     }
 
     /// `<p>.reply.<node>`.
@@ -300,6 +329,30 @@ mod tests {
         assert_eq!(s.reply("gw-1"), "sb.reply.gw-1");
         assert_eq!(s.ack("gw-1", "00ff"), "sb.ack.gw-1.00ff");
         assert_eq!(s.http(7), "sb.http.7");
+    }
+
+    #[test]
+    fn queue_groups_are_stable_valid_and_distinct_per_group_and_filter() {
+        let q = subjects().queue("g", &f("jobs/#"));
+        assert_eq!(
+            q,
+            subjects().queue("g", &f("jobs/#")),
+            "the same on every node"
+        );
+        let hex = q.strip_prefix("sb.q.").unwrap();
+        assert!(
+            hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{q}"
+        );
+        let others = [
+            subjects().queue("h", &f("jobs/#")),
+            subjects().queue("g", &f("jobs/+")),
+            subjects().queue("g", &TopicFilter::literal("jobs/#").unwrap()),
+            subjects().queue("g/jobs", &f("#")),
+        ];
+        for o in others {
+            assert_ne!(o, q);
+        }
     }
 
     #[test]

@@ -10,11 +10,11 @@ use parking_lot::{Mutex, RwLock};
 use smallvec::SmallVec;
 use tokio::sync::oneshot;
 
-use crate::backplane::Backplane;
+use crate::backplane::{Backplane, Interest};
 use crate::clients::ClientRegistry;
 use crate::config::FabricConfig;
 use crate::error::{FabricError, RequestError};
-use crate::index::{Entry, Index};
+use crate::index::{Entry, Index, Which};
 use crate::message::{Message, Qos};
 use crate::metrics::FabricMetrics;
 use crate::retained::{RetainedChange, RetainedStore};
@@ -254,14 +254,22 @@ impl Fabric {
     }
 
     /// Like [`Fabric::publish`] for a message already shared. A message that entered on this node
-    /// (`origin.node` is `None`) is then handed to the [`Backplane`], if one is installed.
+    /// (`origin.node` is `None`) is then handed to the [`Backplane`], if one is installed, which
+    /// may take its shared-subscription groups in charge (see [`Backplane::published`]).
     pub fn publish_arc(&self, message: Arc<Message>) -> usize {
         let local = message.origin.node.is_none();
-        match self.route(&message, local) {
+        let backplane = self.inner.backplane.get().filter(|_| local);
+        let which = match backplane {
+            Some(_) => Which::Direct,
+            None => Which::All,
+        };
+        match self.route(&message, local, which) {
             Routed::Reply(taken) => usize::from(taken),
-            Routed::Subscribers(queued) => {
-                if local && let Some(bp) = self.inner.backplane.get() {
-                    bp.published(&message);
+            Routed::Subscribers(mut queued) => {
+                if let Some(bp) = backplane
+                    && !bp.published(&message)
+                {
+                    queued += self.deliver(&message, Which::Groups);
                 }
                 queued
             }
@@ -269,14 +277,45 @@ impl Fabric {
     }
 
     /// Delivers a message another node published (its `origin.node` set, `origin.subscriber`
-    /// `None`) to local subscribers. It is not handed back to the backplane, and a retained one
-    /// does not change the retained store: the backplane keeps the store in step with
-    /// [`Fabric::apply_retained`]. Returns the number of subscribers it was queued for.
+    /// `None`) to local non-shared subscribers: shared groups get it through
+    /// [`Fabric::publish_shared`] on the node the backplane chose. It is not handed back to the
+    /// backplane, and a retained one does not change the retained store: the backplane keeps the
+    /// store in step with [`Fabric::apply_retained`]. Returns the number of subscribers it was
+    /// queued for.
     pub fn publish_remote(&self, message: Arc<Message>) -> usize {
-        match self.route(&message, false) {
+        match self.route(&message, false, Which::Direct) {
             Routed::Reply(taken) => usize::from(taken),
             Routed::Subscribers(queued) => queued,
         }
+    }
+
+    /// Delivers a message the backplane routed to this node for shared group `group` on `filter`
+    /// to one local member of that group (in turn). Returns 1 when a member took it, 0 when the
+    /// group has no member here (any more). Not handed back to the backplane, never stored.
+    pub fn publish_shared(
+        &self,
+        message: Arc<Message>,
+        filter: &TopicFilter,
+        group: &str,
+    ) -> usize {
+        let index = self.inner.index.read();
+        let Some(entry) = index.group_member(filter, group) else {
+            return 0;
+        };
+        entry.sub.push(Delivery {
+            message: message.clone(),
+            qos: message.qos.min(entry.opts.max_qos),
+            retain: message.retain && entry.opts.retain_as_published,
+            replayed: false,
+            tags: entry.opts.tag.into_iter().collect(),
+        });
+        1
+    }
+
+    /// The local subscriptions to `filter`: whether some are not shared, and the shared groups.
+    pub fn interest(&self, filter: &TopicFilter) -> Interest {
+        let (direct, groups) = self.inner.index.read().interest(filter);
+        Interest { direct, groups }
     }
 
     /// Stores (or, for an empty payload, deletes) a retained value that the cluster agreed on,
@@ -304,8 +343,8 @@ impl Fabric {
     }
 
     /// Local delivery: a pending request's reply, the retained store when `store` allows, then the
-    /// matching subscribers.
-    fn route(&self, message: &Arc<Message>, store: bool) -> Routed {
+    /// matching subscribers (`which` of them).
+    fn route(&self, message: &Arc<Message>, store: bool, which: Which) -> Routed {
         let inner = &*self.inner;
         inner.metrics.published.inc();
         if message.topic.as_str().starts_with(REPLY_PREFIX) {
@@ -317,11 +356,16 @@ impl Fabric {
         if store && message.retain {
             self.store_retained(message);
         }
-        let index = inner.index.read();
+        Routed::Subscribers(self.deliver(message, which))
+    }
+
+    /// Queues `message` for the matching subscribers (`which` of them); returns how many.
+    fn deliver(&self, message: &Arc<Message>, which: Which) -> usize {
+        let index = self.inner.index.read();
         let mut queued = 0;
         // Subscribers with several filters may match more than once: merge those per subscriber.
         let mut multi: SmallVec<[&Entry; 8]> = SmallVec::new();
-        index.visit(&message.topic, |entry| {
+        index.visit_only(&message.topic, which, |entry| {
             if entry.opts.no_local
                 && message.origin.node.is_none()
                 && message.origin.subscriber == Some(entry.sub.id)
@@ -359,7 +403,7 @@ impl Fabric {
                 queued += 1;
             }
         }
-        Routed::Subscribers(queued)
+        queued
     }
 
     fn store_retained(&self, message: &Arc<Message>) {

@@ -29,6 +29,29 @@ struct Group {
     next: AtomicUsize,
 }
 
+impl Group {
+    /// The member whose turn it is.
+    fn next_member(&self) -> Option<&Entry> {
+        let n = self.members.len();
+        if n == 0 {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        self.members.get(i)
+    }
+}
+
+/// Which subscriptions a visit reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Which {
+    /// Every subscription; one member of each shared group.
+    All,
+    /// Only the non-shared subscriptions (a cluster link serves the groups).
+    Direct,
+    /// Only one member of each shared group.
+    Groups,
+}
+
 /// The subscriptions attached to one filter.
 #[derive(Debug, Default)]
 struct Slot {
@@ -41,14 +64,20 @@ impl Slot {
         self.entries.is_empty() && self.groups.is_empty()
     }
 
-    /// Inserts or replaces; returns true when the subscription is new.
-    fn insert(&mut self, sub: &Arc<SubInner>, opts: SubOptions) -> bool {
+    /// Inserts or replaces; returns (the subscription is new, the slot's shape changed: its first
+    /// non-shared subscription or a new group).
+    fn insert(&mut self, sub: &Arc<SubInner>, opts: SubOptions) -> (bool, bool) {
+        let mut shape = false;
         let list = match &opts.group {
-            None => &mut self.entries,
+            None => {
+                shape = self.entries.is_empty();
+                &mut self.entries
+            }
             Some(name) => {
                 let pos = match self.groups.iter().position(|g| g.name == *name) {
                     Some(p) => p,
                     None => {
+                        shape = true;
                         self.groups.push(Group {
                             name: name.clone(),
                             members: Vec::new(),
@@ -63,50 +92,56 @@ impl Slot {
         match list.iter_mut().find(|e| e.sub.id == sub.id) {
             Some(e) => {
                 e.opts = opts;
-                false
+                (false, shape)
             }
             None => {
                 list.push(Entry {
                     sub: sub.clone(),
                     opts,
                 });
-                true
+                (true, shape)
             }
         }
     }
 
-    fn remove(&mut self, id: SubscriberId, group: Option<&str>) -> bool {
+    /// Returns (removed, the slot's shape changed: its last non-shared subscription or a group
+    /// went).
+    fn remove(&mut self, id: SubscriberId, group: Option<&str>) -> (bool, bool) {
         match group {
             None => {
                 let before = self.entries.len();
                 self.entries.retain(|e| e.sub.id != id);
-                before != self.entries.len()
+                let removed = before != self.entries.len();
+                (removed, removed && self.entries.is_empty())
             }
             Some(name) => {
                 let Some(pos) = self.groups.iter().position(|g| &*g.name == name) else {
-                    return false;
+                    return (false, false);
                 };
                 let members = &mut self.groups[pos].members;
                 let before = members.len();
                 members.retain(|e| e.sub.id != id);
                 let removed = before != members.len();
-                if members.is_empty() {
+                let gone = members.is_empty();
+                if gone {
                     self.groups.swap_remove(pos);
                 }
-                removed
+                (removed, gone)
             }
         }
     }
 
-    fn visit<'a>(&'a self, f: &mut impl FnMut(&'a Entry)) {
-        for e in &self.entries {
-            f(e);
+    fn visit<'a>(&'a self, which: Which, f: &mut impl FnMut(&'a Entry)) {
+        if which != Which::Groups {
+            for e in &self.entries {
+                f(e);
+            }
         }
-        for g in &self.groups {
-            let n = g.members.len();
-            if n > 0 {
-                let i = g.next.fetch_add(1, Ordering::Relaxed) % n;
-                f(&g.members[i]);
+        if which != Which::Direct {
+            for g in &self.groups {
+                if let Some(e) = g.next_member() {
+                    f(e);
+                }
             }
         }
     }
@@ -156,8 +191,8 @@ impl Index {
         self.filters
     }
 
-    /// Adds or replaces a subscription. Returns (the subscription is new, the filter is new: it
-    /// had no subscription before).
+    /// Adds or replaces a subscription. Returns (the subscription is new, the filter's interest
+    /// changed: it had no subscription before, or no non-shared one, or not this group).
     pub(crate) fn insert(
         &mut self,
         sub: &Arc<SubInner>,
@@ -193,10 +228,12 @@ impl Index {
             }
             slot
         };
-        (slot.insert(sub, opts), first)
+        let (inserted, shape) = slot.insert(sub, opts);
+        (inserted, first || shape)
     }
 
-    /// Removes a subscription. Returns (it existed, the filter has no subscription left).
+    /// Removes a subscription. Returns (it existed, the filter's interest changed: it has no
+    /// subscription left, or no non-shared one, or this group is gone).
     pub(crate) fn remove(
         &mut self,
         id: SubscriberId,
@@ -207,45 +244,60 @@ impl Index {
             let Some(slot) = self.exact.get_mut(filter.as_str()) else {
                 return (false, false);
             };
-            let removed = slot.remove(id, group);
-            let emptied = slot.is_empty();
-            if emptied {
+            let (removed, shape) = slot.remove(id, group);
+            if removed && slot.is_empty() {
                 self.exact.remove(filter.as_str());
                 self.filters -= 1;
             }
-            return (removed, emptied);
+            return (removed, shape);
         }
         let levels: SmallVec<[&str; 16]> = filter.levels().collect();
-        let (removed, emptied) = remove_in(&mut self.root, &levels, id, group);
+        let (removed, shape, emptied) = remove_in(&mut self.root, &levels, id, group);
         if emptied {
             self.filters -= 1;
         }
-        (removed, emptied)
+        (removed, shape)
     }
 
-    /// Whether some subscription uses `filter` (for an exact filter: the same topic text).
-    pub(crate) fn contains(&self, filter: &TopicFilter) -> bool {
+    /// The slot holding `filter`'s subscriptions (for an exact filter: the same topic text).
+    fn slot(&self, filter: &TopicFilter) -> Option<&Slot> {
         if filter.is_exact() {
-            return self
-                .exact
-                .get(filter.as_str())
-                .is_some_and(|s| !s.is_empty());
+            return self.exact.get(filter.as_str());
         }
         let mut node = &self.root;
         for level in filter.levels() {
             match level {
-                "#" => return !node.hash.is_empty(),
-                "+" => match node.plus.as_deref() {
-                    Some(n) => node = n,
-                    None => return false,
-                },
-                lit => match node.children.get(lit) {
-                    Some(n) => node = n,
-                    None => return false,
-                },
+                "#" => return Some(&node.hash),
+                "+" => node = node.plus.as_deref()?,
+                lit => node = node.children.get(lit)?,
             }
         }
-        !node.here.is_empty()
+        Some(&node.here)
+    }
+
+    /// Whether some subscription uses `filter` (for an exact filter: the same topic text).
+    pub(crate) fn contains(&self, filter: &TopicFilter) -> bool {
+        self.slot(filter).is_some_and(|s| !s.is_empty())
+    }
+
+    /// Whether `filter` has non-shared subscriptions, and the names of its shared groups.
+    pub(crate) fn interest(&self, filter: &TopicFilter) -> (bool, Vec<Arc<str>>) {
+        match self.slot(filter) {
+            Some(s) => (
+                !s.entries.is_empty(),
+                s.groups.iter().map(|g| g.name.clone()).collect(),
+            ),
+            None => (false, Vec::new()),
+        }
+    }
+
+    /// The member of shared group `group` on `filter` whose turn it is.
+    pub(crate) fn group_member(&self, filter: &TopicFilter, group: &str) -> Option<&Entry> {
+        self.slot(filter)?
+            .groups
+            .iter()
+            .find(|g| &*g.name == group)?
+            .next_member()
     }
 
     /// Every filter with at least one subscription: exact ones as literal filters.
@@ -266,15 +318,25 @@ impl Index {
 
     /// Calls `f` for each subscription matching `topic`; for shared groups, for one member chosen in
     /// turn.
-    pub(crate) fn visit<'a>(&'a self, topic: &Topic, mut f: impl FnMut(&'a Entry)) {
+    pub(crate) fn visit<'a>(&'a self, topic: &Topic, f: impl FnMut(&'a Entry)) {
+        self.visit_only(topic, Which::All, f);
+    }
+
+    /// Like [`Index::visit`], limited to the non-shared subscriptions or to the shared groups.
+    pub(crate) fn visit_only<'a>(
+        &'a self,
+        topic: &Topic,
+        which: Which,
+        mut f: impl FnMut(&'a Entry),
+    ) {
         if let Some(slot) = self.exact.get(topic.as_str()) {
-            slot.visit(&mut f);
+            slot.visit(which, &mut f);
         }
         if self.root.is_empty() {
             return;
         }
         let levels: SmallVec<[&str; 16]> = topic.levels().collect();
-        walk(&self.root, &levels, 0, topic.is_system(), &mut f);
+        walk(&self.root, &levels, 0, topic.is_system(), which, &mut f);
     }
 
     /// Calls `f` with every (filter, entry) pair, for listings.
@@ -292,43 +354,44 @@ fn walk<'a>(
     levels: &[&str],
     depth: usize,
     system: bool,
+    which: Which,
     f: &mut impl FnMut(&'a Entry),
 ) {
     let wildcards_allowed = !(depth == 0 && system);
     if wildcards_allowed {
-        node.hash.visit(f);
+        node.hash.visit(which, f);
     }
     let Some(level) = levels.get(depth) else {
-        node.here.visit(f);
+        node.here.visit(which, f);
         return;
     };
     if let Some(child) = node.children.get(*level) {
-        walk(child, levels, depth + 1, system, f);
+        walk(child, levels, depth + 1, system, which, f);
     }
     if wildcards_allowed && let Some(plus) = &node.plus {
-        walk(plus, levels, depth + 1, system, f);
+        walk(plus, levels, depth + 1, system, which, f);
     }
 }
 
-/// Returns (removed, the filter's slot became empty).
+/// Returns (removed, the slot's shape changed, the filter's slot became empty).
 fn remove_in(
     node: &mut Node,
     levels: &[&str],
     id: SubscriberId,
     group: Option<&str>,
-) -> (bool, bool) {
+) -> (bool, bool, bool) {
     let Some((first, rest)) = levels.split_first() else {
-        let removed = node.here.remove(id, group);
-        return (removed, removed && node.here.is_empty());
+        let (removed, shape) = node.here.remove(id, group);
+        return (removed, shape, removed && node.here.is_empty());
     };
     match *first {
         "#" => {
-            let removed = node.hash.remove(id, group);
-            (removed, removed && node.hash.is_empty())
+            let (removed, shape) = node.hash.remove(id, group);
+            (removed, shape, removed && node.hash.is_empty())
         }
         "+" => {
             let Some(child) = node.plus.as_deref_mut() else {
-                return (false, false);
+                return (false, false, false);
             };
             let out = remove_in(child, rest, id, group);
             if child.is_empty() {
@@ -338,7 +401,7 @@ fn remove_in(
         }
         lit => {
             let Some(child) = node.children.get_mut(lit) else {
-                return (false, false);
+                return (false, false, false);
             };
             let out = remove_in(child, rest, id, group);
             if child.is_empty() {

@@ -61,7 +61,7 @@ pub mod sys;
 pub mod topic;
 
 pub use auth::{Access, AllowAll, AuthError, Authorizer, Credentials, Identity};
-pub use backplane::{Backplane, Responders};
+pub use backplane::{Backplane, Interest, Responders};
 pub use clients::{
     ClientControl, ClientId, ClientInfo, ClientPage, ClientQuery, ClientRegistry, ClientSpec,
     ClientStats, HeldSubscription, Kick, NoControl, Registration,

@@ -22,6 +22,8 @@ struct Recorder {
     interest: Mutex<Vec<String>>,
     published: Mutex<Vec<Arc<Message>>>,
     responders: bool,
+    /// What `published` answers: whether the backplane serves shared groups.
+    shares: bool,
     asked: Mutex<Vec<String>>,
 }
 
@@ -29,8 +31,9 @@ impl Backplane for Recorder {
     fn interest_changed(&self, filter: &TopicFilter) {
         self.interest.lock().push(filter.to_string());
     }
-    fn published(&self, message: &Arc<Message>) {
+    fn published(&self, message: &Arc<Message>) -> bool {
         self.published.lock().push(message.clone());
+        self.shares
     }
     fn responders(&self, reply_to: &Topic, _wait: Duration) -> Responders {
         self.asked.lock().push(reply_to.to_string());
@@ -218,4 +221,127 @@ async fn a_reply_from_another_node_resolves_the_request() {
         rec.published.lock().last().unwrap().topic.as_str(),
         "$reply/node-3/abc"
     );
+}
+
+fn shared(group: &str) -> SubOptions {
+    SubOptions {
+        group: Some(Arc::from(group)),
+        ..SubOptions::default()
+    }
+}
+
+#[test]
+fn interest_changes_with_the_shared_groups_and_the_direct_subscriptions() {
+    let (fabric, rec) = fabric_with(Recorder::default());
+    let mut a = fabric.subscriber(SubscriberSpec::new("test", "a"));
+    let mut b = fabric.subscriber(SubscriberSpec::new("test", "b"));
+    a.subscribe(f("jobs/#"), shared("g")); // first subscription
+    b.subscribe(f("jobs/#"), shared("g")); // same group: no change
+    b.subscribe(f("jobs/#"), shared("h")); // a new group
+    a.subscribe(f("jobs/#"), SubOptions::default()); // the first direct one
+    assert_eq!(rec.interest.lock().len(), 3);
+    let i = fabric.interest(&f("jobs/#"));
+    assert!(i.direct);
+    let mut groups: Vec<&str> = i.groups.iter().map(|g| &**g).collect();
+    groups.sort();
+    assert_eq!(groups, ["g", "h"]);
+
+    b.unsubscribe(&f("jobs/#"), Some(&Arc::from("g"))); // a still in g: no change
+    assert_eq!(rec.interest.lock().len(), 3);
+    b.unsubscribe(&f("jobs/#"), Some(&Arc::from("h"))); // group h gone
+    a.unsubscribe(&f("jobs/#"), None); // the last direct one gone
+    assert_eq!(rec.interest.lock().len(), 5);
+    assert_eq!(
+        fabric.interest(&f("jobs/#")),
+        switchboard_fabric::Interest {
+            direct: false,
+            groups: vec![Arc::from("g")]
+        }
+    );
+    drop(a);
+    assert_eq!(rec.interest.lock().len(), 6);
+    assert_eq!(fabric.interest(&f("jobs/#")), Default::default());
+}
+
+#[tokio::test]
+async fn a_backplane_that_serves_the_groups_decides_which_member_gets_a_message() {
+    let (fabric, rec) = fabric_with(Recorder {
+        shares: true,
+        ..Recorder::default()
+    });
+    let mut direct = fabric.subscriber(SubscriberSpec::new("test", "d"));
+    let mut m1 = fabric.subscriber(SubscriberSpec::new("test", "m1"));
+    let mut m2 = fabric.subscriber(SubscriberSpec::new("test", "m2"));
+    direct.subscribe(f("jobs/#"), SubOptions::default());
+    m1.subscribe(f("jobs/#"), shared("g"));
+    m2.subscribe(f("jobs/#"), shared("g"));
+    // Local and remote messages reach the direct subscriber only; the backplane got the local one.
+    assert_eq!(fabric.publish(Message::text(t("jobs/1"), "local")), 1);
+    assert_eq!(
+        fabric.publish_remote(Arc::new(remote("jobs/2", "remote"))),
+        1
+    );
+    assert_eq!(rec.published.lock().len(), 1);
+    assert!(m1.try_recv().unwrap().is_none() && m2.try_recv().unwrap().is_none());
+    // The member the backplane routes to this node: one of the group, in turn.
+    let msg = Arc::new(remote("jobs/3", "for the group"));
+    assert_eq!(fabric.publish_shared(msg.clone(), &f("jobs/#"), "g"), 1);
+    assert_eq!(fabric.publish_shared(msg.clone(), &f("jobs/#"), "g"), 1);
+    assert_eq!(fabric.publish_shared(msg.clone(), &f("jobs/#"), "other"), 0);
+    assert_eq!(fabric.publish_shared(msg, &f("jobs/+"), "g"), 0);
+    for m in [&mut m1, &mut m2] {
+        let d = m.try_recv().unwrap().expect("one each");
+        assert_eq!(d.message.payload_str(), Some("for the group"));
+        assert!(m.try_recv().unwrap().is_none());
+    }
+    assert_eq!(
+        direct.recv().await.unwrap().message.payload_str(),
+        Some("local")
+    );
+    assert_eq!(
+        direct.recv().await.unwrap().message.payload_str(),
+        Some("remote")
+    );
+}
+
+#[tokio::test]
+async fn a_backplane_that_does_not_serve_the_groups_leaves_them_to_the_fabric() {
+    let (fabric, rec) = fabric_with(Recorder::default());
+    let mut direct = fabric.subscriber(SubscriberSpec::new("test", "d"));
+    let mut member = fabric.subscriber(SubscriberSpec::new("test", "m"));
+    direct.subscribe(f("jobs/#"), SubOptions::default());
+    member.subscribe(f("jobs/#"), shared("g"));
+    assert_eq!(fabric.publish(Message::text(t("jobs/1"), "local")), 2);
+    assert_eq!(rec.published.lock().len(), 1);
+    assert_eq!(
+        member.recv().await.unwrap().message.payload_str(),
+        Some("local")
+    );
+    assert_eq!(
+        direct.recv().await.unwrap().message.payload_str(),
+        Some("local")
+    );
+}
+
+#[tokio::test]
+async fn without_a_backplane_groups_are_served_locally() {
+    let fabric = Fabric::standalone();
+    let mut m1 = fabric.subscriber(SubscriberSpec::new("test", "m1"));
+    let mut m2 = fabric.subscriber(SubscriberSpec::new("test", "m2"));
+    m1.subscribe(f("jobs/#"), shared("g"));
+    m2.subscribe(f("jobs/#"), shared("g"));
+    for n in 0..4 {
+        assert_eq!(
+            fabric.publish(Message::text(t("jobs/1"), format!("{n}"))),
+            1
+        );
+    }
+    let count = |m: &mut switchboard_fabric::Subscriber| {
+        let mut n = 0;
+        while m.try_recv().unwrap().is_some() {
+            n += 1;
+        }
+        n
+    };
+    assert_eq!((count(&mut m1), count(&mut m2)), (2, 2));
 }
