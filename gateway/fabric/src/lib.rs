@@ -30,8 +30,9 @@
 //! - [`clients`]: the [`ClientRegistry`] of connected clients of every protocol (listing,
 //!   counters, kick), which each protocol feeds through a [`Registration`].
 //! - [`backplane`]: the [`Backplane`] a cluster link implements: interest changes, locally
-//!   published messages, remote responders; remote messages come in through
-//!   [`Fabric::publish_remote`] and [`Fabric::apply_retained`].
+//!   published messages (and whether it picks the member of each shared group across the
+//!   cluster), remote responders; remote messages come in through [`Fabric::publish_remote`],
+//!   [`Fabric::publish_shared`] and [`Fabric::apply_retained`].
 //! - [`metrics`]: Prometheus metrics, including the per-protocol [`ProtocolMetrics`] bridges use.
 //! - [`auth`]: the [`Authorizer`] contract every protocol enforces.
 //! - [`sys`]: `$SYS/switchboard/...` statistics.
