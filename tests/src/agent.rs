@@ -143,3 +143,34 @@ impl Agent {
         let _ = self.child.kill().await;
     }
 }
+
+/// A stock electron-common-ipc 16 peer (`tests/interop/ipc/agent.js`) named `name`, connected to
+/// `gw`'s IPC bus and ready for commands.
+pub async fn ipc_peer(gw: &crate::TestGateway, name: &str) -> Agent {
+    let port = gw.addresses.ipc.expect("the IPC bus is on").port();
+    let mut a = Agent::spawn(
+        name,
+        crate::interop::node(
+            "ipc",
+            "agent.js",
+            &[
+                "--port".into(),
+                port.to_string(),
+                "--name".into(),
+                name.into(),
+            ],
+        ),
+    );
+    a.expect_event("ready").await;
+    a
+}
+
+/// Sends an IPC agent `command` and waits until the client reports it done.
+pub async fn ipc_do(a: &mut Agent, command: Value) {
+    let cmd = command["cmd"].clone();
+    a.send(command).await;
+    a.expect(&format!("{cmd} done"), |v| {
+        v["event"] == "done" && v["cmd"] == cmd
+    })
+    .await;
+}

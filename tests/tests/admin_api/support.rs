@@ -5,7 +5,7 @@
 //! - IPC: `tests/interop/ipc/agent.js` (electron-common-ipc 16), or a raw peer speaking the
 //!   wire format (switchboard-ipc-proto) when the test watches the socket itself.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::time::Duration;
 
@@ -241,35 +241,8 @@ pub async fn browser_msg(b: &mut Agent, topic: &str) -> Value {
 
 // ---- IPC --------------------------------------------------------------------------------------
 
-/// An IPC peer (electron-common-ipc 16) named `name`, connected.
-pub async fn ipc_agent(gw: &TestGateway, name: &str) -> Agent {
-    let port = gw.addresses.ipc.expect("the IPC bus is on").port();
-    let mut a = Agent::spawn(
-        name,
-        interop::node(
-            "ipc",
-            "agent.js",
-            &[
-                "--port".into(),
-                port.to_string(),
-                "--name".into(),
-                name.into(),
-            ],
-        ),
-    );
-    a.expect_event("ready").await;
-    a
-}
-
-/// Runs an IPC agent command and waits until the client did it.
-pub async fn ipc_do(a: &mut Agent, command: Value) {
-    let cmd = command["cmd"].clone();
-    a.send(command).await;
-    a.expect(&format!("{cmd} done"), |v| {
-        v["event"] == "done" && v["cmd"] == cmd
-    })
-    .await;
-}
+/// An IPC peer (electron-common-ipc 16) named `name`, connected; [`ipc_do`] runs its commands.
+pub use switchboard_tests::agent::{ipc_do, ipc_peer as ipc_agent};
 
 /// A raw IPC peer named `name` listening on `channels`, over TCP: the test sees its socket end.
 pub async fn ipc_raw(gw: &TestGateway, name: &str, channels: &[&str]) -> TcpStream {

@@ -76,35 +76,8 @@ pub async fn binary(b: &mut Agent, topic: &str) -> String {
 
 // ---- IPC peers --------------------------------------------------------------------------------
 
-/// An IPC peer named `name`, connected.
-pub async fn ipc(gw: &TestGateway, name: &str) -> Agent {
-    let port = gw.addresses.ipc.expect("the IPC bus is on").port();
-    let mut a = Agent::spawn(
-        name,
-        interop::node(
-            "ipc",
-            "agent.js",
-            &[
-                "--port".into(),
-                port.to_string(),
-                "--name".into(),
-                name.into(),
-            ],
-        ),
-    );
-    a.expect_event("ready").await;
-    a
-}
-
-/// Runs an IPC agent command and waits until the client did it.
-pub async fn ipc_do(a: &mut Agent, command: Value) {
-    let cmd = command["cmd"].clone();
-    a.send(command).await;
-    a.expect(&format!("{cmd} done"), |v| {
-        v["event"] == "done" && v["cmd"] == cmd
-    })
-    .await;
-}
+/// An IPC peer (electron-common-ipc 16) named `name`, connected; [`ipc_do`] runs its commands.
+pub use switchboard_tests::agent::{ipc_do, ipc_peer as ipc};
 
 /// Listens on `channel` and waits until the bridge subscribed the fabric to it.
 pub async fn ipc_listen(gw: &TestGateway, a: &mut Agent, channel: &str) {
