@@ -9,6 +9,8 @@
 pub mod dashboard;
 pub mod redirect;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -29,10 +31,12 @@ pub fn router(mounts: Vec<Router>, endpoints: FrontEndpoints, proxy: Option<Prox
     for m in mounts {
         router = router.merge(m);
     }
+    // Shared, not cloned per request: the fallback runs for every proxied request.
+    let endpoints = Arc::new(endpoints);
     router.fallback(move |req: Request| fallback(req, proxy.clone(), endpoints.clone()))
 }
 
-async fn fallback(req: Request, proxy: Option<Proxy>, endpoints: FrontEndpoints) -> Response {
+async fn fallback(req: Request, proxy: Option<Proxy>, endpoints: Arc<FrontEndpoints>) -> Response {
     match proxy {
         Some(p) if p.matches(req.uri(), req.headers()) => {
             let client = ClientInfo::from_request(&req);
