@@ -17,8 +17,8 @@ use crate::url::UpstreamUrl;
 pub(crate) struct Target {
     /// Parsed base URL.
     pub url: UpstreamUrl,
-    /// The URL as configured (metrics label).
-    pub label: String,
+    /// The URL as configured (metrics label; shared with each request's access log).
+    pub label: Arc<str>,
     /// Requests (and tunnels) currently using this target.
     in_flight: AtomicUsize,
     /// Consecutive failures since the last success.
@@ -70,7 +70,7 @@ impl Balancer {
                 ejected_gauge.set(0);
                 Arc::new(Target {
                     url,
-                    label,
+                    label: label.into(),
                     in_flight: AtomicUsize::new(0),
                     failures: AtomicU32::new(0),
                     ejected_until_ms: AtomicU64::new(0),
@@ -198,7 +198,7 @@ impl Balancer {
             );
             self.metrics
                 .ejections
-                .with_label_values(&[&self.route, &t.label])
+                .with_label_values(&[&self.route, &*t.label])
                 .inc();
         }
         self.update_gauge(t);
@@ -212,7 +212,7 @@ impl Balancer {
             tracing::warn!(route = %self.route, target = %t.label, "target failed its health check");
             self.metrics
                 .ejections
-                .with_label_values(&[&self.route, &t.label])
+                .with_label_values(&[&self.route, &*t.label])
                 .inc();
         } else if !was && healthy {
             tracing::info!(route = %self.route, target = %t.label, "target passed its health check");

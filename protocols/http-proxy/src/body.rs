@@ -11,13 +11,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use prometheus::IntCounter;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::balance::InFlight;
 use crate::connector::BoxError;
+use crate::metrics::LazyCounter;
 
 /// Frames a mirror may lag behind the real request before it is cut off.
 const MIRROR_QUEUE: usize = 16;
@@ -277,7 +277,7 @@ impl Body for RequestBody {
 pub(crate) struct ResponseBody {
     inner: Incoming,
     idle: Option<IdleTimer>,
-    stalled: IntCounter,
+    stalled: LazyCounter,
     _in_flight: Option<InFlight>,
 }
 
@@ -286,7 +286,7 @@ impl ResponseBody {
     pub fn new(
         inner: Incoming,
         idle: Option<Duration>,
-        stalled: IntCounter,
+        stalled: LazyCounter,
         in_flight: Option<InFlight>,
     ) -> Self {
         Self {

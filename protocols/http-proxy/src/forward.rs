@@ -28,7 +28,7 @@ pub(crate) struct Forwarded {
     /// The response.
     pub response: Response<Body>,
     /// The target's label (access log).
-    pub target: String,
+    pub target: Arc<str>,
 }
 
 /// Shared inputs of every attempt of one request.
@@ -51,12 +51,12 @@ impl Attempt<'_> {
         headers: HeaderMap,
         body: UpstreamBody,
         client_upgrade: &mut Option<OnUpgrade>,
-    ) -> Result<Forwarded, (ForwardError, String)> {
+    ) -> Result<Forwarded, (ForwardError, Arc<str>)> {
         let route = self.route;
         let Some(target) = route.balancer.targets().get(idx) else {
             return Err((
                 ForwardError::Connect("no such target".to_owned()),
-                String::new(),
+                Arc::from(""),
             ));
         };
         let label = target.label.clone();
@@ -200,11 +200,7 @@ impl Attempt<'_> {
             drop(body);
             return Response::from_parts(parts, Body::empty());
         }
-        let stalled = self
-            .inner
-            .metrics
-            .errors
-            .with_label_values(&[&route.name, "body_timeout"]);
+        let stalled = route.counters.body_timeout().clone();
         let body = ResponseBody::new(body, route.proxy_timeout(), stalled, Some(in_flight));
         Response::from_parts(parts, Body::new(body))
     }

@@ -1,6 +1,11 @@
 //! Prometheus metrics, registered on the registry the application passes in.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use std::sync::{Arc, OnceLock};
+
+use http::StatusCode;
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 /// Upstream latency buckets in seconds (0.5 ms .. 30 s).
 const LATENCY_BUCKETS: [f64; 15] = [
@@ -84,5 +89,102 @@ impl Metrics {
             ejections,
             errors,
         })
+    }
+}
+
+/// Status codes 100..=599 get a cached series; others are looked up by label each time.
+const CACHED_STATUSES: std::ops::Range<u16> = 100..600;
+
+/// One route's per-request counters, bound to their labels on first use so that the request
+/// path does not hash label values (`with_label_values`) on every request. A series still
+/// appears only once it is first counted, as with direct `with_label_values` calls.
+pub(crate) struct RouteCounters {
+    route: String,
+    requests: IntCounterVec,
+    by_status: Box<[OnceLock<IntCounter>]>,
+    body_timeout: LazyCounter,
+}
+
+impl std::fmt::Debug for RouteCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteCounters")
+            .field("route", &self.route)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RouteCounters {
+    /// The counters of route `route`.
+    pub fn new(metrics: &Metrics, route: &str) -> Self {
+        Self {
+            route: route.to_owned(),
+            requests: metrics.requests.clone(),
+            by_status: CACHED_STATUSES.map(|_| OnceLock::new()).collect(),
+            body_timeout: LazyCounter::new(&metrics.errors, [route, "body_timeout"]),
+        }
+    }
+
+    /// Counts one answered request with `status`.
+    pub fn answered(&self, status: StatusCode) {
+        let code = status.as_u16();
+        if CACHED_STATUSES.contains(&code)
+            && let Some(slot) = self
+                .by_status
+                .get(usize::from(code - CACHED_STATUSES.start))
+        {
+            slot.get_or_init(|| {
+                self.requests
+                    .with_label_values(&[&self.route, status.as_str()])
+            })
+            .inc();
+        } else {
+            self.requests
+                .with_label_values(&[&self.route, status.as_str()])
+                .inc();
+        }
+    }
+
+    /// `switchboard_proxy_errors_total{route, kind="body_timeout"}` (series created on first use).
+    pub fn body_timeout(&self) -> &LazyCounter {
+        &self.body_timeout
+    }
+}
+
+/// A counter whose series is created when it is first incremented. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct LazyCounter(Arc<LazyInner>);
+
+struct LazyInner {
+    cell: OnceLock<IntCounter>,
+    vec: IntCounterVec,
+    labels: [String; 2],
+}
+
+impl LazyCounter {
+    /// The series `labels` of `vec`.
+    pub fn new(vec: &IntCounterVec, labels: [&str; 2]) -> Self {
+        Self(Arc::new(LazyInner {
+            cell: OnceLock::new(),
+            vec: vec.clone(),
+            labels: labels.map(str::to_owned),
+        }))
+    }
+
+    /// Increments the counter.
+    pub fn inc(&self) {
+        let inner = &*self.0;
+        inner
+            .cell
+            .get_or_init(|| {
+                let [a, b] = &inner.labels;
+                inner.vec.with_label_values(&[a.as_str(), b.as_str()])
+            })
+            .inc();
+    }
+}
+
+impl std::fmt::Debug for LazyCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LazyCounter").field(&self.0.labels).finish()
     }
 }

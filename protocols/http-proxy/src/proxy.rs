@@ -15,6 +15,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body::Body as _;
 use prometheus::Registry;
+use smallvec::SmallVec;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -124,8 +125,7 @@ impl Proxy {
     /// The name of the first route matching this URI and headers.
     pub fn route_name(&self, uri: &Uri, headers: &HeaderMap) -> Option<&str> {
         let host = request_host(uri, headers);
-        self.find(uri.path(), host.as_deref())
-            .map(|r| r.name.as_str())
+        self.find(uri.path(), host).map(|r| r.name.as_str())
     }
 
     fn find(&self, path: &str, host: Option<&str>) -> Option<&Arc<Route>> {
@@ -155,8 +155,10 @@ impl Proxy {
     {
         let started = Instant::now();
         let req = req.map(Body::new);
-        let host = request_host(req.uri(), req.headers());
-        let Some(route) = self.find(req.uri().path(), host.as_deref()).cloned() else {
+        // Owned without copying: a `HeaderValue` clone only bumps a reference count.
+        let host = request_host_value(req.uri(), req.headers());
+        let host_str = host.as_ref().and_then(|h| h.to_str().ok());
+        let Some(route) = self.find(req.uri().path(), host_str).cloned() else {
             let err = ForwardError::NoRoute;
             self.inner
                 .metrics
@@ -167,8 +169,10 @@ impl Proxy {
             return error_response(&err);
         };
         let method = req.method().clone();
-        let path = req.uri().path().to_owned();
-        let result = self.forward(&route, req, client, host).await;
+        // For the log lines below; cloning a `Uri` shares its bytes instead of copying them.
+        let uri = req.uri().clone();
+        let path = uri.path();
+        let result = self.forward(&route, req, client, host.as_ref()).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let (response, upstream) = match result {
             Ok(Forwarded { response, target }) => (response, target),
@@ -188,11 +192,7 @@ impl Proxy {
             }
         };
         let status = response.status();
-        self.inner
-            .metrics
-            .requests
-            .with_label_values(&[&route.name, status.as_str()])
-            .inc();
+        route.counters.answered(status);
         tracing::info!(
             target: "switchboard_proxy::access",
             route = %route.name,
@@ -212,9 +212,10 @@ impl Proxy {
         route: &Arc<Route>,
         mut req: Request<Body>,
         client: ClientInfo,
-        host: Option<String>,
-    ) -> Result<Forwarded, (ForwardError, Option<String>)> {
+        host_value: Option<&HeaderValue>,
+    ) -> Result<Forwarded, (ForwardError, Option<Arc<str>>)> {
         let cfg = &route.cfg;
+        let host = host_value.and_then(|h| h.to_str().ok());
         if req.method() == Method::CONNECT {
             return Err((
                 ForwardError::BadRequest("CONNECT is not proxied".to_owned()),
@@ -246,9 +247,9 @@ impl Proxy {
             out.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         }
         if !out.contains_key(header::HOST)
-            && let Some(h) = host.as_deref().and_then(|h| HeaderValue::try_from(h).ok())
+            && let Some(h) = host_value
         {
-            out.insert(header::HOST, h);
+            out.insert(header::HOST, h.clone());
         }
         if cfg.xfwd {
             if !cfg.trust_forwarded {
@@ -257,7 +258,7 @@ impl Proxy {
             let down = headers::Downstream {
                 addr: client.addr,
                 tls: client.tls,
-                host: host.as_deref(),
+                host,
             };
             headers::append_forwarded(&mut out, down);
         }
@@ -304,7 +305,7 @@ impl Proxy {
                         .unwrap_or_default();
                     return Ok(Forwarded {
                         response,
-                        target: fwd.authority.to_string(),
+                        target: fwd.authority.as_str().into(),
                     });
                 }
                 if body_empty {
@@ -341,7 +342,7 @@ impl Proxy {
             route,
             method: &parts.method,
             uri: &parts.uri,
-            client_host: host.as_deref(),
+            client_host: host,
             outcome: &outcome,
         };
         let retryable = body_empty && is_idempotent(&parts.method);
@@ -350,7 +351,7 @@ impl Proxy {
         } else {
             1
         };
-        let mut tried = Vec::new();
+        let mut tried: SmallVec<[usize; 4]> = SmallVec::new();
         let mut client_upgrade = client_upgrade;
         let mut last = None;
         for n in 0..attempts {
@@ -476,16 +477,32 @@ where
 }
 
 /// The request's host: the `Host` header, else the HTTP/2 `:authority`.
-fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
     headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| uri.authority().map(|a| a.as_str().to_owned()))
+        .or_else(|| uri.authority().map(|a| a.as_str()))
+}
+
+/// [`request_host`] as an owned value (no copy for the `Host` header).
+fn request_host_value(uri: &Uri, headers: &HeaderMap) -> Option<HeaderValue> {
+    match headers.get(header::HOST) {
+        Some(h) if h.to_str().is_ok() => Some(h.clone()),
+        _ => uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    }
 }
 
 /// `host[:port]` → `host` (IPv6 literals keep their brackets).
 fn strip_port(host: &str) -> &str {
+    // Fast path, no allocation: a plain name or IPv4 address without a port is its own host.
+    if host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
+        return host;
+    }
     match host.parse::<http::uri::Authority>() {
         Ok(a) => {
             let h = a.host();

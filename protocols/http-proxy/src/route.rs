@@ -14,7 +14,7 @@ use crate::body::UpstreamBody;
 use crate::config::{ProxyConfig, RouteConfig};
 use crate::connector::Connector;
 use crate::error::BuildError;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RouteCounters};
 use crate::url::{PathRules, UpstreamUrl, path_matches};
 
 /// The pooled upstream client of a route.
@@ -43,6 +43,8 @@ pub(crate) struct Route {
     pub auth: Option<HeaderValue>,
     /// This route's `switchboard_proxy_upstream_duration_seconds` series.
     pub upstream_latency: Histogram,
+    /// This route's per-request counters, bound to their labels once.
+    pub counters: RouteCounters,
 }
 
 impl Route {
@@ -77,6 +79,7 @@ impl Route {
             .retry_canceled_requests(true)
             .build(connector);
         let upstream_latency = metrics.upstream_latency.with_label_values(&[&name]);
+        let counters = RouteCounters::new(&metrics, &name);
         let balancer = Balancer::new(
             &name,
             urls,
@@ -125,6 +128,7 @@ impl Route {
             response_headers,
             auth,
             upstream_latency,
+            counters,
         })
     }
 
