@@ -22,6 +22,20 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
+/// [`HOP_BY_HOP`] as parsed names, so that removing them does not parse each name again on
+/// every message.
+static HOP_BY_HOP_NAMES: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
 /// Whether `name` is in the fixed hop-by-hop set.
 pub(crate) fn is_hop_by_hop_name(name: &HeaderName) -> bool {
     HOP_BY_HOP.contains(&name.as_str())
@@ -75,7 +89,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP_NAMES {
         headers.remove(name);
     }
     for name in nominated {
@@ -197,6 +211,12 @@ pub(crate) fn append_via(headers: &mut HeaderMap, version: Version, pseudonym: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parsed_hop_by_hop_names_match_the_list() {
+        let names: Vec<&str> = HOP_BY_HOP_NAMES.iter().map(HeaderName::as_str).collect();
+        assert_eq!(names, HOP_BY_HOP);
+    }
 
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut m = HeaderMap::new();
