@@ -10,7 +10,7 @@
 //   {"event":"screenshot", ...}            the screenshot was saved; distinct colours counted
 //   {"event":"console", ...}               anything the page logged as an error
 // The test publishes `plant/1/temp` after "ready".
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,23 +33,7 @@ const fail = async (why) => {
 setTimeout(() => fail("scenario timed out"), 60000).unref();
 
 try {
-  // A persistent context on a fresh profile directory: playwright passes it as --user-data-dir.
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    viewport: { width: 1440, height: 900 },
-    colorScheme: "light",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launch(profile);
   const page = browser.pages()[0] || (await browser.newPage());
   page.on("console", (m) => {
     if (m.type() === "error") out({ event: "console", text: m.text() });

@@ -15,7 +15,7 @@
 //         {"event":"kicked","status":...}       the second click disconnected the client: its row left
 //         {"event":"remembered","asked":bool}   after a reload the table fills without asking again
 //   {"event":"console", ...}                     anything the page logged as an error
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -54,22 +54,7 @@ async function screenshot(page) {
 }
 
 try {
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    viewport: { width: 1440, height: 900 },
-    colorScheme: "light",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launch(profile);
   const page = browser.pages()[0] || (await browser.newPage());
   page.on("console", (m) => {
     // The browser logs every non-2xx fetch; the 401 and 404 the panels expect are not errors.
