@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::json;
 use switchboard_fabric::{Message, Qos, RequestError, SubOptions, SubscriberSpec, Topic};
-use switchboard_tests::agent::Agent;
+use switchboard_tests::agent;
 use switchboard_tests::http;
-use switchboard_tests::{interop, wait};
+use switchboard_tests::wait;
 
 use crate::support::{Nats, Polling, mqtt, nats_subscriptions, node, three};
 
@@ -24,21 +24,7 @@ async fn interop_cluster_mqtt_on_node1_reaches_engineio_on_node2_and_ipc_on_node
         .expect(&g2, "the sub ack", |v| v["op"] == "ack" && v["id"] == 1)
         .await;
 
-    let port = g3.addresses.ipc.expect("IPC on").port();
-    let mut ipc = Agent::spawn(
-        "ipc",
-        interop::node(
-            "ipc",
-            "agent.js",
-            &[
-                "--port".into(),
-                port.to_string(),
-                "--name".into(),
-                "desk".into(),
-            ],
-        ),
-    );
-    ipc.expect_event("ready").await;
+    let mut ipc = agent::ipc_peer(&g3, "desk").await;
     ipc.send(json!({"cmd": "listen", "channel": "plant/1/temp"}))
         .await;
     g3.subscribed("plant/1/temp").await;
@@ -194,21 +180,7 @@ async fn interop_cluster_retained_on_node1_reaches_a_late_subscriber_on_node2() 
 async fn interop_cluster_requests_are_answered_by_ipc_on_another_node() {
     let nats = Nats::start().await;
     let (g1, g2, g3) = three(&nats).await;
-    let port = g3.addresses.ipc.expect("IPC on").port();
-    let mut ipc = Agent::spawn(
-        "ipc",
-        interop::node(
-            "ipc",
-            "agent.js",
-            &[
-                "--port".into(),
-                port.to_string(),
-                "--name".into(),
-                "svc".into(),
-            ],
-        ),
-    );
-    ipc.expect_event("ready").await;
+    let mut ipc = agent::ipc_peer(&g3, "svc").await;
     ipc.send(json!({"cmd": "answer", "channel": "svc/echo"}))
         .await;
     ipc.send(json!({"cmd": "listen", "channel": "svc/echo"}))
