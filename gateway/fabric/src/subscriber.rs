@@ -417,6 +417,31 @@ impl Subscriber {
         }
     }
 
+    /// Hands up to `max` queued deliveries to `each`, in order, without waiting, and returns
+    /// how many it took. When it takes none (with `max > 0`), `cx` is woken once a delivery is
+    /// queued or the subscriber closes. The end of the subscriber comes as `Err` once the
+    /// deliveries queued before it are taken. For a connection task that writes deliveries in
+    /// batches itself.
+    pub fn poll_drain(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+        mut each: impl FnMut(Delivery),
+    ) -> Result<usize, Closed> {
+        let mut taken = 0;
+        while taken < max {
+            match self.poll_recv(cx) {
+                Poll::Ready(Ok(d)) => {
+                    taken += 1;
+                    each(d);
+                }
+                Poll::Ready(Err(closed)) => return Err(closed),
+                Poll::Pending => break,
+            }
+        }
+        Ok(taken)
+    }
+
     /// Takes the next delivery if one is queued, without waiting.
     pub fn try_recv(&mut self) -> Result<Option<Delivery>, Closed> {
         if let Some(d) = self.replay.pop_front() {

@@ -492,3 +492,35 @@ fn poll_recv_registers_the_owner_and_is_woken_by_a_delivery_or_a_close() {
     );
     assert!(matches!(sub.poll_recv(&mut cx), Poll::Ready(Err(_))));
 }
+
+#[test]
+fn poll_drain_takes_at_most_its_batch_in_order_then_reports_the_close() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Waker};
+    let fabric = fabric();
+    let mut sub = fabric.subscriber(SubscriberSpec::new("test", "drainer"));
+    sub.subscribe(f("d/#"), SubOptions::default());
+    let count = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = Waker::from(count.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut seen = Vec::new();
+    assert_eq!(sub.poll_drain(&mut cx, 4, |d| seen.push(d)), Ok(0));
+    for i in 0..5 {
+        fabric.publish(Message::text(t("d/x"), format!("m{i}")));
+    }
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        1,
+        "the empty drain registered the owner"
+    );
+    assert_eq!(sub.poll_drain(&mut cx, 0, |d| seen.push(d)), Ok(0));
+    assert_eq!(sub.poll_drain(&mut cx, 3, |d| seen.push(d)), Ok(3));
+    assert_eq!(sub.poll_drain(&mut cx, 3, |d| seen.push(d)), Ok(2));
+    let got: Vec<_> = seen.iter().map(|d| payload(d).to_vec()).collect();
+    assert_eq!(got, [b"m0", b"m1", b"m2", b"m3", b"m4"].map(|b| b.to_vec()));
+    fabric.publish(Message::text(t("d/x"), "last"));
+    sub.close();
+    seen.clear();
+    assert!(sub.poll_drain(&mut cx, 4, |d| seen.push(d)).is_err());
+}

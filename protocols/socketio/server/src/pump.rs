@@ -123,19 +123,13 @@ pub(crate) fn poll_outgoing(
         let Some(sub) = guard.as_mut() else {
             continue;
         };
-        while taken < DELIVERY_BATCH {
-            match sub.poll_recv(cx) {
-                Poll::Ready(Ok(d)) => {
-                    taken += 1;
-                    encode(inner, ns, &d, out);
-                }
-                Poll::Ready(Err(closed)) => {
-                    drop(guard);
-                    tracing::debug!(sid = %ns.sid, %closed, "subscriber closed: ending the connection");
-                    socket.close(CloseReason::ForcedClose);
-                    return Poll::Ready(());
-                }
-                Poll::Pending => break,
+        match sub.poll_drain(cx, DELIVERY_BATCH - taken, |d| encode(inner, ns, &d, out)) {
+            Ok(n) => taken += n,
+            Err(closed) => {
+                drop(guard);
+                tracing::debug!(sid = %ns.sid, %closed, "subscriber closed: ending the connection");
+                socket.close(CloseReason::ForcedClose);
+                return Poll::Ready(());
             }
         }
     }

@@ -485,24 +485,20 @@ impl Handler for Bridge {
             session.sub_waiter.register(cx.waker());
             return Poll::Pending;
         };
-        let mut taken = 0;
-        while taken < DELIVERY_BATCH {
-            match sub.poll_recv(cx) {
-                Poll::Ready(Ok(d)) => {
-                    taken += 1;
-                    if let Some(p) = packet_for(&self.inner, session, &d) {
-                        out.push(p);
-                    }
-                }
-                Poll::Ready(Err(closed)) => {
-                    drop(guard);
-                    tracing::debug!(client = %session.client, %closed, "subscriber closed: ending the session");
-                    socket.close(CloseReason::ForcedClose);
-                    return Poll::Ready(());
-                }
-                Poll::Pending => break,
+        let drained = sub.poll_drain(cx, DELIVERY_BATCH, |d| {
+            if let Some(p) = packet_for(&self.inner, session, &d) {
+                out.push(p);
             }
-        }
+        });
+        let taken = match drained {
+            Ok(n) => n,
+            Err(closed) => {
+                drop(guard);
+                tracing::debug!(client = %session.client, %closed, "subscriber closed: ending the session");
+                socket.close(CloseReason::ForcedClose);
+                return Poll::Ready(());
+            }
+        };
         if taken == 0 {
             Poll::Pending
         } else {
