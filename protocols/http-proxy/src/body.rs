@@ -17,7 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::balance::InFlight;
 use crate::connector::BoxError;
+use crate::deadline::Deadline;
 use crate::metrics::LazyCounter;
+use crate::pool::Pooled;
 
 /// Frames a mirror may lag behind the real request before it is cut off.
 const MIRROR_QUEUE: usize = 16;
@@ -272,28 +274,48 @@ impl Body for RequestBody {
     }
 }
 
-/// The upstream's response body on its way to the client.
+/// The upstream's response body on its way to the client. Holds the target's in-flight count
+/// and the upstream connection until the body ends; then the connection goes back to its pool
+/// (when `reuse`), else it is dropped with the body (hyper closes a connection whose response
+/// was not read to the end).
 #[derive(Debug)]
 pub(crate) struct ResponseBody {
     inner: Incoming,
-    idle: Option<IdleTimer>,
+    deadline: Option<Deadline>,
     stalled: LazyCounter,
-    _in_flight: Option<InFlight>,
+    in_flight: Option<InFlight>,
+    conn: Option<Pooled>,
+    reuse: bool,
 }
 
 impl ResponseBody {
-    /// Wraps `inner`; `stalled` counts idle-timeout cuts.
+    /// Wraps `inner`; `deadline` cuts a body that stalls (`stalled` counts the cuts).
     pub fn new(
         inner: Incoming,
-        idle: Option<Duration>,
+        deadline: Option<Deadline>,
         stalled: LazyCounter,
         in_flight: Option<InFlight>,
+        conn: Option<Pooled>,
+        reuse: bool,
     ) -> Self {
         Self {
             inner,
-            idle: IdleTimer::new(idle),
+            deadline,
             stalled,
-            _in_flight: in_flight,
+            in_flight,
+            conn,
+            reuse,
+        }
+    }
+
+    /// The body ended cleanly: release the target and the connection, stop the timer.
+    fn finish(&mut self) {
+        self.in_flight = None;
+        self.deadline = None;
+        if let Some(conn) = self.conn.take()
+            && self.reuse
+        {
+            conn.checkin();
         }
     }
 }
@@ -309,8 +331,12 @@ impl Body for ResponseBody {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(idle) = &mut this.idle {
-                    idle.activity();
+                // The front stops polling once `is_end_stream` says so (a body of known
+                // length), so the end is detected here too.
+                if this.inner.is_end_stream() {
+                    this.finish();
+                } else if let Some(d) = &mut this.deadline {
+                    d.touch(Instant::now());
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -319,12 +345,13 @@ impl Body for ResponseBody {
                 Poll::Ready(Some(Err(e.into())))
             }
             Poll::Ready(None) => {
-                this._in_flight = None;
+                this.finish();
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                if let Some(idle) = &mut this.idle {
-                    ready!(idle.poll_expired(cx));
+                if let Some(d) = &mut this.deadline {
+                    ready!(d.poll_expired(cx));
+                    this.deadline = None;
                     this.stalled.inc();
                     tracing::warn!("upstream response body stalled past proxy_timeout_ms; cut");
                     return Poll::Ready(Some(Err("upstream response body timed out".into())));

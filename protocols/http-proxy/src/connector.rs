@@ -1,7 +1,7 @@
-//! The upstream connector: TCP (optionally bound to `local_address`) plus rustls for
-//! `https://` targets, plugged into hyper-util's pooled legacy client.
+//! The upstream connector: TCP (optionally bound to `local_address`, resolved and dialled by
+//! hyper-util's `HttpConnector`) plus rustls for `https://` targets; [`crate::pool`] calls it
+//! for each new connection.
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,8 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::Uri;
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -19,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+use tower::Service as _;
 
 use crate::config::{ProxyConfig, RouteConfig};
 use crate::error::BuildError;
@@ -26,7 +26,7 @@ use crate::error::BuildError;
 /// Boxed error type of the connector.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Connects to upstreams; cheap to clone (the pool clones it per connection).
+/// Connects to upstreams; one per route, cloned into each of its pools.
 #[derive(Clone)]
 pub(crate) struct Connector {
     http: HttpConnector,
@@ -162,16 +162,10 @@ impl ServerCertVerifier for NoVerify {
     }
 }
 
-impl tower::Service<Uri> for Connector {
-    type Response = TokioIo<UpstreamStream>;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.http.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
+impl Connector {
+    /// Opens a connection to `uri`'s authority: TCP (bound to `local_address` when set,
+    /// within `connect_timeout_ms`), then the TLS handshake for `https://` (same limit).
+    pub async fn connect(&self, uri: Uri) -> Result<UpstreamStream, BoxError> {
         let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
         let host = uri
             .host()
@@ -179,25 +173,23 @@ impl tower::Service<Uri> for Connector {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let tls = self.tls.clone();
-        let handshake_timeout = self.handshake_timeout;
-        let connecting = self.http.call(uri);
-        Box::pin(async move {
-            let tcp = connecting.await?.into_inner();
-            if !https {
-                return Ok(TokioIo::new(UpstreamStream::Plain(tcp)));
-            }
-            let tls = tls.ok_or("https upstream without TLS configuration")?;
-            let name = ServerName::try_from(host)?;
-            let handshake = tls.connect(name, tcp);
-            let stream = match handshake_timeout {
-                Some(limit) => tokio::time::timeout(limit, handshake).await.map_err(|_| {
-                    io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
-                })??,
-                None => handshake.await?,
-            };
-            Ok(TokioIo::new(UpstreamStream::Tls(Box::new(stream))))
-        })
+        let tcp = self.http.clone().call(uri).await?.into_inner();
+        if !https {
+            return Ok(UpstreamStream::Plain(tcp));
+        }
+        let tls = self
+            .tls
+            .as_ref()
+            .ok_or("https upstream without TLS configuration")?;
+        let name = ServerName::try_from(host)?;
+        let handshake = tls.connect(name, tcp);
+        let stream = match self.handshake_timeout {
+            Some(limit) => tokio::time::timeout(limit, handshake).await.map_err(|_| {
+                io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
+            })??,
+            None => handshake.await?,
+        };
+        Ok(UpstreamStream::Tls(Box::new(stream)))
     }
 }
 
@@ -208,15 +200,6 @@ pub(crate) enum UpstreamStream {
     Plain(TcpStream),
     /// `https://`
     Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl Connection for UpstreamStream {
-    fn connected(&self) -> Connected {
-        match self {
-            Self::Plain(tcp) => tcp.connected(),
-            Self::Tls(tls) => tls.get_ref().0.connected(),
-        }
-    }
 }
 
 impl AsyncRead for UpstreamStream {

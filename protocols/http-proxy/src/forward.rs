@@ -1,5 +1,6 @@
-//! One attempt at one target: build the upstream request, send it under `proxy_timeout_ms`,
-//! classify failures, and turn the upstream response (or 101) into the client's response.
+//! One attempt at one target: take a pooled connection, build the upstream request, send it
+//! under the request's deadline (`proxy_timeout_ms`), classify failures, and turn the upstream
+//! response (or 101) into the client's response.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -7,6 +8,7 @@ use std::sync::atomic::Ordering;
 use axum::body::Body;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body::Body as _;
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
@@ -14,8 +16,11 @@ use tokio::time::Instant;
 
 use crate::balance::InFlight;
 use crate::body::{BodyOutcome, ResponseBody, UpstreamBody};
+use crate::connector::BoxError;
+use crate::deadline::{Deadline, within};
 use crate::error::ForwardError;
 use crate::headers;
+use crate::pool::{ConnectError, Pool, Pooled, SendError, keeps_alive};
 use crate::proxy::Inner;
 use crate::rewrite::{LocationRules, rewrite_cookies, rewrite_location};
 use crate::route::Route;
@@ -31,6 +36,16 @@ pub(crate) struct Forwarded {
     pub target: Arc<str>,
 }
 
+/// What is sent upstream; an attempt takes it only once it holds a ready connection, so an
+/// attempt that could not connect leaves it for the next one (no copy per request).
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    /// Request headers after the request rules.
+    pub headers: HeaderMap,
+    /// Request body.
+    pub body: UpstreamBody,
+}
+
 /// Shared inputs of every attempt of one request.
 #[derive(Debug)]
 pub(crate) struct Attempt<'a> {
@@ -42,38 +57,52 @@ pub(crate) struct Attempt<'a> {
     pub outcome: &'a Arc<BodyOutcome>,
 }
 
+/// How one exchange failed, before classification.
+enum Failure {
+    /// `proxy_timeout_ms` passed without a response head.
+    Timeout,
+    /// No connection (TCP, TLS, or a new connection closed before the request was written).
+    Connect(BoxError),
+    /// The exchange failed after the request was handed to the connection.
+    Upstream(hyper::Error),
+}
+
 impl Attempt<'_> {
-    /// Sends the request to target `idx`.
+    /// Sends the request to target `idx` under `deadline`. On a failure before the request
+    /// was written, `outgoing` is left (or put back) in place for another attempt.
     pub async fn send(
         &self,
         idx: usize,
         in_flight: InFlight,
-        headers: HeaderMap,
-        body: UpstreamBody,
+        outgoing: &mut Option<Outgoing>,
         client_upgrade: &mut Option<OnUpgrade>,
+        deadline: &mut Option<Deadline>,
     ) -> Result<Forwarded, (ForwardError, Arc<str>)> {
         let route = self.route;
-        let Some(target) = route.balancer.targets().get(idx) else {
+        let (Some(target), Some(pool)) = (route.balancer.targets().get(idx), route.pools.get(idx))
+        else {
             return Err((
                 ForwardError::Connect("no such target".to_owned()),
                 Arc::from(""),
             ));
         };
         let label = target.label.clone();
-        let req = build_request(route, &target.url, self.method, self.uri, headers, body)
-            .map_err(|e| (e, label.clone()))?;
         let sent = Instant::now();
-        let call = route.client.request(req);
-        let result = match route.proxy_timeout() {
-            Some(limit) => match tokio::time::timeout(limit, call).await {
-                Ok(r) => r.map_err(|e| self.classify(Some(e))),
-                Err(_) => Err(self.classify(None)),
-            },
-            None => call.await.map_err(|e| self.classify(Some(e))),
+        let exchange = self.exchange(pool, &target.url, outgoing);
+        let result = match within(deadline, exchange).await {
+            Some(Ok(done)) => Ok(done),
+            Some(Err(failure)) => Err(self.classify(failure)),
+            None => Err(self.classify(Failure::Timeout)),
         };
         match result {
-            Ok(mut resp) => {
-                route.upstream_latency.observe(sent.elapsed().as_secs_f64());
+            Ok((mut resp, conn)) => {
+                let now = Instant::now();
+                route
+                    .upstream_latency
+                    .observe(now.saturating_duration_since(sent).as_secs_f64());
+                if let Some(d) = deadline {
+                    d.touch(now);
+                }
                 route.balancer.success(idx);
                 let upgrade = if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
                     match client_upgrade.take() {
@@ -90,7 +119,14 @@ impl Attempt<'_> {
                 } else {
                     None
                 };
-                let response = self.respond(&target.url, resp, in_flight, upgrade, &label);
+                let reuse = upgrade.is_none() && keeps_alive(&resp);
+                let body = Continuation {
+                    in_flight,
+                    conn,
+                    reuse,
+                    deadline: deadline.take(),
+                };
+                let response = self.respond(&target.url, resp, body, upgrade, &label);
                 Ok(Forwarded {
                     response,
                     target: label,
@@ -105,9 +141,47 @@ impl Attempt<'_> {
         }
     }
 
-    /// Maps a client error (or a timeout when `None`) to a [`ForwardError`], giving what the
-    /// request body went through priority: a cut body explains the failure.
-    fn classify(&self, err: Option<hyper_util::client::legacy::Error>) -> ForwardError {
+    /// Gets a connection, then builds the request and sends it (see [`Pool::send`] for the
+    /// reused connection that closed before the request was written).
+    async fn exchange(
+        &self,
+        pool: &Arc<Pool>,
+        base: &UpstreamUrl,
+        outgoing: &mut Option<Outgoing>,
+    ) -> Result<(Response<Incoming>, Pooled), Failure> {
+        let conn = pool
+            .acquire()
+            .await
+            .map_err(|ConnectError(e)| Failure::Connect(e))?;
+        let Some(out) = outgoing.take() else {
+            return Err(Failure::Connect("request already consumed".into()));
+        };
+        let req = build_request(
+            self.route,
+            base,
+            self.method,
+            self.uri,
+            out.headers,
+            out.body,
+        )
+        .map_err(|e| Failure::Connect(e.to_string().into()))?;
+        match pool.send(conn, req).await {
+            Ok(done) => Ok(done),
+            Err(SendError::Unsent(e, req)) => {
+                let (parts, body) = req.into_parts();
+                *outgoing = Some(Outgoing {
+                    headers: parts.headers,
+                    body,
+                });
+                Err(Failure::Connect(e))
+            }
+            Err(SendError::Failed(e)) => Err(Failure::Upstream(e)),
+        }
+    }
+
+    /// Maps a failure to a [`ForwardError`], giving what the request body went through
+    /// priority: a cut body explains the failure.
+    fn classify(&self, failure: Failure) -> ForwardError {
         let cfg = &self.route.cfg;
         if self.outcome.too_large.load(Ordering::Relaxed) {
             return ForwardError::BodyTooLarge(cfg.max_body_bytes);
@@ -118,17 +192,11 @@ impl Attempt<'_> {
         if self.outcome.client_error.load(Ordering::Relaxed) {
             return ForwardError::ClientAborted;
         }
-        let Some(err) = err else {
-            return ForwardError::Timeout;
-        };
-        if err.is_connect() {
-            if caused_by_timeout(&err) {
-                ForwardError::ConnectTimeout
-            } else {
-                ForwardError::Connect(error_chain(&err))
-            }
-        } else {
-            ForwardError::Upstream(error_chain(&err))
+        match failure {
+            Failure::Timeout => ForwardError::Timeout,
+            Failure::Connect(e) if caused_by_timeout(e.as_ref()) => ForwardError::ConnectTimeout,
+            Failure::Connect(e) => ForwardError::Connect(error_chain(e.as_ref())),
+            Failure::Upstream(e) => ForwardError::Upstream(error_chain(&e)),
         }
     }
 
@@ -137,7 +205,7 @@ impl Attempt<'_> {
         &self,
         target: &UpstreamUrl,
         resp: Response<Incoming>,
-        in_flight: InFlight,
+        rest: Continuation,
         upgrade: Option<(OnUpgrade, OnUpgrade)>,
         label: &str,
     ) -> Response<Body> {
@@ -192,7 +260,7 @@ impl Attempt<'_> {
                     .metrics
                     .websockets
                     .with_label_values(&[&route.name]),
-                in_flight,
+                in_flight: rest.in_flight,
                 route: route.name.clone(),
                 target: label.to_owned(),
             };
@@ -200,10 +268,33 @@ impl Attempt<'_> {
             drop(body);
             return Response::from_parts(parts, Body::empty());
         }
+        if body.is_end_stream() {
+            // No body to wait for (HEAD, 204, 304, `Content-Length: 0`): the connection is
+            // free now, and the front will not poll an empty body.
+            if rest.reuse {
+                rest.conn.checkin();
+            }
+            return Response::from_parts(parts, Body::empty());
+        }
         let stalled = route.counters.body_timeout().clone();
-        let body = ResponseBody::new(body, route.proxy_timeout(), stalled, Some(in_flight));
+        let body = ResponseBody::new(
+            body,
+            rest.deadline,
+            stalled,
+            Some(rest.in_flight),
+            Some(rest.conn),
+            rest.reuse,
+        );
         Response::from_parts(parts, Body::new(body))
     }
+}
+
+/// What the response body carries along until it ends.
+struct Continuation {
+    in_flight: InFlight,
+    conn: Pooled,
+    reuse: bool,
+    deadline: Option<Deadline>,
 }
 
 /// Builds the upstream request for `base` (a target or the mirror).
@@ -216,13 +307,9 @@ pub(crate) fn build_request(
     body: UpstreamBody,
 ) -> Result<Request<UpstreamBody>, ForwardError> {
     let pq = upstream_path_and_query(route.path_rules(), base, uri.path(), uri.query());
-    let out_uri = Uri::builder()
-        .scheme(base.scheme())
-        .authority(base.authority.clone())
-        .path_and_query(pq)
-        .build()
-        .map_err(|e| ForwardError::BadRequest(e.to_string()))?;
-    if route.cfg.change_origin {
+    // HTTP/1.1 origin-form (`/path?query`): the connection already names the upstream.
+    let out_uri = Uri::try_from(pq).map_err(|e| ForwardError::BadRequest(e.to_string()))?;
+    if route.cfg.change_origin || !headers.contains_key(header::HOST) {
         let host = HeaderValue::try_from(base.host_header())
             .map_err(|e| ForwardError::BadRequest(e.to_string()))?;
         headers.insert(header::HOST, host);
@@ -235,14 +322,24 @@ pub(crate) fn build_request(
     Ok(req)
 }
 
-/// Reads and drops up to 1 MiB of a body so its connection can go back to the pool.
-pub(crate) async fn discard(mut body: Incoming) {
+/// Reads and drops up to `limit` bytes of a response body; when it was read to the end (and
+/// the upstream keeps the connection alive) `conn` goes back to its pool.
+pub(crate) async fn discard(resp: Response<Incoming>, conn: Pooled, limit: usize) {
+    let reuse = keeps_alive(&resp);
+    let mut body = resp.into_body();
     let mut read = 0usize;
-    while read < 1 << 20 {
+    while !body.is_end_stream() {
+        if read >= limit {
+            return;
+        }
         match body.frame().await {
             Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
-            _ => break,
+            Some(Err(_)) => return,
+            None => break,
         }
+    }
+    if reuse {
+        conn.checkin();
     }
 }
 

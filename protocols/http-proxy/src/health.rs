@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Uri, header};
-use http_body_util::BodyExt as _;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -57,13 +56,13 @@ async fn probe(route: &Route, i: usize, path: &str, timeout: Duration) -> bool {
     let Some(target) = route.balancer.targets().get(i) else {
         return false;
     };
+    let Some(pool) = route.pools.get(i) else {
+        return false;
+    };
     let base = target.url.path.trim_end_matches('/');
-    let uri = Uri::builder()
-        .scheme(target.url.scheme())
-        .authority(target.url.authority.clone())
-        .path_and_query(format!("{base}{path}"))
-        .build();
-    let Ok(uri) = uri else { return false };
+    let Ok(uri) = Uri::try_from(format!("{base}{path}")) else {
+        return false;
+    };
     let Ok(req) = Request::get(uri)
         .header(header::HOST, target.url.host_header())
         .header(header::USER_AGENT, "switchboard-health-check")
@@ -72,16 +71,10 @@ async fn probe(route: &Route, i: usize, path: &str, timeout: Duration) -> bool {
         return false;
     };
     let exchange = async {
-        let resp = route.client.request(req).await.ok()?;
+        let conn = pool.acquire().await.ok()?;
+        let (resp, conn) = pool.send(conn, req).await.ok()?;
         let ok = resp.status().is_success() || resp.status().is_redirection();
-        let mut body = resp.into_body();
-        let mut read = 0usize;
-        while read < PROBE_BODY_LIMIT {
-            match body.frame().await {
-                Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
-                _ => break,
-            }
-        }
+        crate::forward::discard(resp, conn, PROBE_BODY_LIMIT).await;
         Some(ok)
     };
     match tokio::time::timeout(timeout, exchange).await {

@@ -26,26 +26,31 @@
 //! - `error`: [`BuildError`] (construction) and [`ForwardError`] (per request → status).
 //! - `proxy`: [`Proxy`] (routing, the forwarding pipeline, the tower `Service`), [`ClientInfo`].
 //! - `forward`: one attempt at one target; response rules; starting tunnels.
-//! - `route`: a compiled route (matcher, balancer, pooled client, parsed header rules).
+//! - `route`: a compiled route (matcher, balancer, connection pools, parsed header rules).
 //! - `url`: upstream URLs and the `prepend_path`/`ignore_path`/`strip_prefix` path join.
 //! - `headers`: hop-by-hop stripping, upgrade detection, `X-Forwarded-*`, `Forwarded`, `Via`.
 //! - `rewrite`: `Location` and `Set-Cookie` rewrites.
 //! - `balance`: round-robin / least-connections, passive ejection.
 //! - `health`: active health-check tasks.
-//! - `body`: streaming body wrappers (limits, idle timeouts, mirror tee, in-flight guard).
+//! - `body`: streaming body wrappers (limits, idle timeouts, mirror tee, in-flight guard,
+//!   handing the connection back to its pool at the end of a response).
+//! - `deadline`: the one timer of a request (`proxy_timeout_ms`, head then body stalls).
+//! - `pool`: per-upstream pools of idle HTTP/1.1 connections (checkout, checkin, sweeper).
 //! - `upgrade`: the bidirectional tunnel after a 101.
-//! - `connector`: TCP + rustls connector for the hyper-util pooled client.
+//! - `connector`: TCP + rustls connector that opens the pools' connections.
 //! - `metrics`: the `switchboard_proxy_*` families.
 
 mod balance;
 mod body;
 mod config;
 mod connector;
+mod deadline;
 mod error;
 mod forward;
 mod headers;
 mod health;
 mod metrics;
+mod pool;
 mod proxy;
 mod rewrite;
 mod route;

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -23,9 +24,11 @@ use tokio_util::task::TaskTracker;
 use crate::body::{BodyOutcome, MirrorTx, RequestBody, UpstreamBody};
 use crate::config::ProxyConfig;
 use crate::connector::BoxError;
+use crate::deadline::Deadline;
 use crate::error::{BuildError, ForwardError};
-use crate::forward::{Attempt, Forwarded};
+use crate::forward::{Attempt, Forwarded, Outgoing};
 use crate::metrics::Metrics;
+use crate::pool::{PoolSettings, SendError};
 use crate::route::Route;
 use crate::{headers, health};
 
@@ -92,13 +95,19 @@ impl Proxy {
             return Err(BuildError::Invalid(problems));
         }
         let metrics = Metrics::register(registry)?;
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let pooling = PoolSettings {
+            max_idle: config.pool_max_idle_per_host,
+            idle_timeout: Duration::from_millis(config.pool_idle_timeout_ms.max(1)),
+            cancel: cancel.clone(),
+            tasks: tasks.clone(),
+        };
         let routes = config
             .routes
             .iter()
-            .map(|r| Route::new(config, r, metrics.clone()).map(Arc::new))
+            .map(|r| Route::new(config, r, metrics.clone(), &pooling).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
-        let cancel = CancellationToken::new();
-        let tasks = TaskTracker::new();
         if routes.iter().any(|r| r.cfg.health_path.is_some()) {
             let runtime =
                 tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
@@ -286,7 +295,7 @@ impl Proxy {
                 mirror,
             )))
         };
-        let mut body_slot = match (&route.forward, upgrade.is_some()) {
+        let body_slot = match (&route.forward, upgrade.is_some()) {
             (Some(fwd), false) => {
                 if route.balancer.targets().is_empty() {
                     // Mirror only: node-http-proxy answers at once and pipes the body along.
@@ -353,26 +362,38 @@ impl Proxy {
         };
         let mut tried: SmallVec<[usize; 4]> = SmallVec::new();
         let mut client_upgrade = client_upgrade;
+        let mut outgoing = Some(Outgoing {
+            headers: out,
+            body: body_slot,
+        });
+        // One timer for the whole exchange: response head, then body stalls.
+        let mut deadline = Deadline::new(route.proxy_timeout());
         let mut last = None;
         for n in 0..attempts {
             let Some((idx, in_flight)) = route.balancer.pick(&tried) else {
                 break;
             };
             tried.push(idx);
-            let body = std::mem::replace(&mut body_slot, UpstreamBody::Empty);
-            let hdrs = if n + 1 < attempts {
-                out.clone()
-            } else {
-                std::mem::take(&mut out)
-            };
+            if n > 0
+                && let Some(d) = &mut deadline
+            {
+                d.restart(Instant::now());
+            }
             match attempt
-                .send(idx, in_flight, hdrs, body, &mut client_upgrade)
+                .send(
+                    idx,
+                    in_flight,
+                    &mut outgoing,
+                    &mut client_upgrade,
+                    &mut deadline,
+                )
                 .await
             {
                 Ok(done) => return Ok(done),
                 Err((err, label)) => {
-                    let connect_phase =
-                        matches!(err, ForwardError::Connect(_) | ForwardError::ConnectTimeout);
+                    // Only a request that never left (`outgoing` still here) may go elsewhere.
+                    let connect_phase = outgoing.is_some()
+                        && matches!(err, ForwardError::Connect(_) | ForwardError::ConnectTimeout);
                     if retryable && connect_phase && n + 1 < attempts {
                         tracing::debug!(route = %route.name, upstream = %label, error = %err, "retrying on another target");
                     }
@@ -414,7 +435,9 @@ impl Proxy {
                 return;
             }
         };
-        let client = route.client.clone();
+        let Some(pool) = route.mirror_pool.clone() else {
+            return;
+        };
         let timeout = route.proxy_timeout();
         let errors = self
             .inner
@@ -424,7 +447,10 @@ impl Proxy {
         let name = route.name.clone();
         let cut = cut.unwrap_or_default();
         self.inner.tasks.spawn(async move {
-            let sent = client.request(req);
+            let sent = async {
+                let conn = pool.acquire().await.map_err(|e| e.0)?;
+                pool.send(conn, req).await.map_err(SendError::into_error)
+            };
             let res = tokio::select! {
                 res = async {
                     match timeout {
@@ -439,9 +465,9 @@ impl Proxy {
                 }
             };
             match res {
-                Some(Ok(resp)) => {
+                Some(Ok((resp, conn))) => {
                     tracing::debug!(route = %name, status = resp.status().as_u16(), "mirror answered");
-                    crate::forward::discard(resp.into_body()).await;
+                    crate::forward::discard(resp, conn, 1 << 20).await;
                 }
                 Some(Err(e)) => {
                     errors.inc();

@@ -1,24 +1,20 @@
-//! A route compiled from its [`RouteConfig`]: matcher, balancer, upstream client and the
+//! A route compiled from its [`RouteConfig`]: matcher, balancer, connection pools and the
 //! pre-parsed header rules.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use http::{HeaderName, HeaderValue};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use http::{HeaderName, HeaderValue, Uri};
 use prometheus::Histogram;
 
 use crate::balance::Balancer;
-use crate::body::UpstreamBody;
 use crate::config::{ProxyConfig, RouteConfig};
 use crate::connector::Connector;
 use crate::error::BuildError;
 use crate::metrics::{Metrics, RouteCounters};
+use crate::pool::{Pool, PoolSettings};
 use crate::url::{PathRules, UpstreamUrl, path_matches};
-
-/// The pooled upstream client of a route.
-pub(crate) type UpstreamClient = Client<Connector, UpstreamBody>;
 
 /// A compiled route.
 #[derive(Debug)]
@@ -33,8 +29,10 @@ pub(crate) struct Route {
     pub balancer: Balancer,
     /// The `forward` mirror.
     pub forward: Option<UpstreamUrl>,
-    /// Pooled keep-alive client for this route's upstreams.
-    pub client: UpstreamClient,
+    /// One connection pool per target, in target order.
+    pub pools: Vec<Arc<Pool>>,
+    /// The `forward` mirror's connection pool.
+    pub mirror_pool: Option<Arc<Pool>>,
     /// `headers`, parsed.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// `response_headers`, parsed; `None` removes the header.
@@ -53,6 +51,7 @@ impl Route {
         proxy: &ProxyConfig,
         cfg: &RouteConfig,
         metrics: Metrics,
+        pooling: &PoolSettings,
     ) -> Result<Self, BuildError> {
         let name = cfg.display_name();
         let invalid = |key: &str, msg: String| BuildError::Invalid(vec![(key.to_owned(), msg)]);
@@ -71,13 +70,20 @@ impl Route {
             .map_err(|m| invalid("forward", m))?;
         let needs_tls = urls.iter().any(|(_, u)| u.tls) || forward.as_ref().is_some_and(|u| u.tls);
         let connector = Connector::new(proxy, cfg, needs_tls)?;
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_millis(proxy.pool_idle_timeout_ms.max(1)))
-            .pool_max_idle_per_host(proxy.pool_max_idle_per_host)
-            .retry_canceled_requests(true)
-            .build(connector);
+        let pool_for = |u: &UpstreamUrl| {
+            let dial = Uri::builder()
+                .scheme(u.scheme())
+                .authority(u.authority.clone())
+                .path_and_query("/")
+                .build()
+                .map_err(|e| invalid("targets", e.to_string()))?;
+            Ok::<_, BuildError>(Pool::new(connector.clone(), dial, pooling.clone()))
+        };
+        let pools = urls
+            .iter()
+            .map(|(_, u)| pool_for(u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mirror_pool = forward.as_ref().map(pool_for).transpose()?;
         let upstream_latency = metrics.upstream_latency.with_label_values(&[&name]);
         let counters = RouteCounters::new(&metrics, &name);
         let balancer = Balancer::new(
@@ -123,7 +129,8 @@ impl Route {
             host: cfg.host.as_ref().map(|h| h.to_ascii_lowercase()),
             balancer,
             forward,
-            client,
+            pools,
+            mirror_pool,
             headers,
             response_headers,
             auth,

@@ -264,3 +264,53 @@ async fn stalled_upstream_body_is_cut() {
     );
     drop(tx);
 }
+
+/// An upstream that reads each request head and hangs up without answering; counts them.
+async fn hang_up_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::AsyncBufReadExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut reader = tokio::io::BufReader::new(stream);
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match reader.read_line(&mut line).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) if line == "\r\n" => break,
+                        Ok(_) => {}
+                    }
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                // Dropping the stream closes the connection unanswered.
+            });
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test]
+async fn a_request_the_upstream_received_is_never_retried() {
+    let (a, seen_a) = hang_up_upstream().await;
+    let (b, seen_b) = hang_up_upstream().await;
+    let p = start_proxy(config(vec![route(&[&a, &b])])).await;
+    let post = send(Request::post(p.url("/x")).body(empty()).unwrap()).await;
+    assert_eq!(post.status, StatusCode::BAD_GATEWAY);
+    let get = get_with(&p.url("/y"), &[]).await;
+    assert_eq!(
+        get.status,
+        StatusCode::BAD_GATEWAY,
+        "even an idempotent request that reached an upstream is not sent again"
+    );
+    let total = seen_a.load(Ordering::SeqCst) + seen_b.load(Ordering::SeqCst);
+    assert_eq!(total, 2, "each request reached an upstream exactly once");
+    assert_eq!(
+        p.metric("switchboard_proxy_errors_total", &[("kind", "upstream")]),
+        Some(2.0)
+    );
+}
