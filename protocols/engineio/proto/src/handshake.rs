@@ -2,6 +2,9 @@
 //!
 //! v4: `{"sid":..,"upgrades":[..],"pingInterval":..,"pingTimeout":..,"maxPayload":..}`;
 //! v3: the same without `maxPayload`. Field order follows engine.io.
+//!
+//! [`OpenTemplate`] is the same JSON laid out once per server: only the sid differs between
+//! sessions, so a handshake writes it with one allocation and no serializer.
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -79,6 +82,63 @@ impl<S: Serialize> OpenPacket<S> {
     }
 }
 
+/// The `open` packet of one server configuration with everything but the sid written out once.
+///
+/// The bytes are those [`OpenPacket::to_json`] writes (the template is cut from its output), so
+/// the two never disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenTemplate {
+    /// Everything after the sid's closing quote: `","upgrades":[..],..}`.
+    suffix: Box<[u8]>,
+}
+
+/// What every handshake JSON starts with, up to the sid's value.
+const SID_PREFIX: &[u8] = br#"{"sid":""#;
+
+impl OpenTemplate {
+    /// The template of [`OpenPacket::new`] with the same arguments (except the sid).
+    pub fn new(
+        version: ProtocolVersion,
+        upgrades: Vec<Transport>,
+        ping_interval_ms: u64,
+        ping_timeout_ms: u64,
+        max_payload: u64,
+    ) -> Result<Self, Error> {
+        let sample = OpenPacket::new(
+            version,
+            "",
+            upgrades,
+            ping_interval_ms,
+            ping_timeout_ms,
+            max_payload,
+        );
+        let json = sample.to_json()?;
+        let suffix = json
+            .as_bytes()
+            .strip_prefix(SID_PREFIX)
+            .ok_or_else(|| Error::Json("the handshake does not start with the sid".into()))?;
+        Ok(OpenTemplate {
+            suffix: suffix.into(),
+        })
+    }
+
+    /// The handshake JSON for `sid`, in one exactly sized buffer.
+    pub fn json(&self, sid: Sid) -> Str {
+        let mut out = Vec::with_capacity(SID_PREFIX.len() + Sid::ENCODED_LEN + self.suffix.len());
+        out.extend_from_slice(SID_PREFIX);
+        // The sid's characters are URL-safe base64: nothing to escape.
+        out.extend_from_slice(&sid.encode());
+        out.extend_from_slice(&self.suffix);
+        // ASCII sid between two pieces of serde_json output.
+        Str::from_utf8_trusted(Bytes::from(out))
+    }
+
+    /// The `open` packet for `sid`.
+    pub fn packet(&self, sid: Sid) -> Packet {
+        Packet::Open(self.json(sid))
+    }
+}
+
 impl<S: DeserializeOwned> OpenPacket<S> {
     /// Parses handshake JSON (the data of an `open` packet).
     pub fn from_json(json: &[u8]) -> Result<Self, Error> {
@@ -125,6 +185,25 @@ mod tests {
         assert_eq!(&buf[..], expected.as_bytes());
         let back = OpenPacket::<Sid>::from_json(&buf[1..]);
         assert_eq!(back, Ok(open));
+    }
+
+    #[test]
+    fn the_template_writes_what_the_serializer_writes() {
+        for version in [ProtocolVersion::V4, ProtocolVersion::V3] {
+            for upgrades in [vec![], vec![Transport::WebSocket]] {
+                let template = OpenTemplate::new(version, upgrades.clone(), 25_000, 5_000, 1 << 20);
+                let Ok(template) = template else {
+                    panic!("no template: {template:?}");
+                };
+                for n in 0..4u8 {
+                    let sid = Sid::new(NodeTag::new(u16::from(n) * 77), [n.wrapping_mul(61); 16]);
+                    let full =
+                        OpenPacket::new(version, sid, upgrades.clone(), 25_000, 5_000, 1 << 20);
+                    assert_eq!(Ok(template.json(sid)), full.to_json());
+                    assert_eq!(Ok(template.packet(sid)), full.to_packet());
+                }
+            }
+        }
     }
 
     #[test]

@@ -39,8 +39,8 @@
 //! - [`payload`]: HTTP long-polling bodies: v4 `0x1e`-separated, v3
 //!   length-prefixed text and binary (XHR2) forms; size limit
 //!   ([`decode_payload`], [`encode_payload`], [`PayloadFormat`]).
-//! - [`handshake`]: [`OpenPacket`], the JSON of the `open` packet, and the
-//!   engine.io timing defaults.
+//! - [`handshake`]: [`OpenPacket`], the JSON of the `open` packet, [`OpenTemplate`]
+//!   (the same, laid out once per server), and the engine.io timing defaults.
 //! - [`sid`]: [`Sid`] and [`NodeTag`].
 //! - [`protocol`]: [`ProtocolVersion`] and [`Transport`].
 //! - [`query`]: [`QueryParams`], the `EIO`/`transport`/`sid`/`b64`/`t` parameters.
@@ -64,7 +64,7 @@ pub mod websocket;
 pub mod ws;
 
 pub use crate::error::{Error, check_size};
-pub use crate::handshake::OpenPacket;
+pub use crate::handshake::{OpenPacket, OpenTemplate};
 pub use crate::packet::{MessageData, PROBE, Packet, PacketType};
 pub use crate::payload::{
     DEFAULT_MAX_PAYLOAD, PayloadDecoder, PayloadFormat, decode_payload, decode_payload_vec,

@@ -4,7 +4,7 @@
 //! requests of existing sessions to their transport (`polling`, `ws`).
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,7 +17,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, StatusCode};
 use parking_lot::RwLock;
 use switchboard_engineio_proto::{
-    CloseReason, ErrorCode, NodeTag, OpenPacket, Packet, ProtocolVersion, QueryParams, Sid,
+    CloseReason, ErrorCode, NodeTag, OpenTemplate, Packet, ProtocolVersion, QueryParams, Sid,
     Transport,
 };
 use tokio::time::Instant;
@@ -81,24 +81,92 @@ impl Shared {
 
 const SHARDS: usize = 16;
 
+/// Hashes sids for the session table. A sid is 128 random bits from a CSPRNG (after the node
+/// tag), so folding its bytes with a secret per-process key spreads entries as well as SipHash
+/// does, at a fraction of the cost; sids clients make up only ever cost a lookup.
+#[derive(Clone, Copy)]
+struct SidHash {
+    key: u64,
+}
+
+impl SidHash {
+    fn new() -> Self {
+        SidHash {
+            key: rand::random(),
+        }
+    }
+}
+
+impl BuildHasher for SidHash {
+    type Hasher = SidHasher;
+
+    fn build_hasher(&self) -> SidHasher {
+        SidHasher(self.key)
+    }
+}
+
+/// The [`Hasher`] of [`SidHash`]: a multiply-rotate fold of 8-byte words.
+struct SidHasher(u64);
+
+impl SidHasher {
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0 ^ word)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
+    }
+}
+
+impl Hasher for SidHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.mix(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // Spread the high bits down: the shard index and hashbrown's control bytes use both
+        // ends.
+        self.0 ^ (self.0 >> 32)
+    }
+}
+
+type Shard<D> = RwLock<HashMap<Sid, Arc<Socket<D>>, SidHash>>;
+
 /// The session table: sharded so that lookups from many connections rarely contend.
 struct Sessions<D> {
-    shards: Vec<RwLock<HashMap<Sid, Arc<Socket<D>>>>>,
-    hasher: std::collections::hash_map::RandomState,
+    shards: Vec<Shard<D>>,
+    hasher: SidHash,
     count: Arc<AtomicUsize>,
 }
 
 impl<D> Sessions<D> {
     fn new() -> Self {
+        let hasher = SidHash::new();
         Sessions {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
-            hasher: Default::default(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(HashMap::with_hasher(hasher)))
+                .collect(),
+            hasher,
             count: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    fn shard(&self, sid: &Sid) -> &RwLock<HashMap<Sid, Arc<Socket<D>>>> {
-        let i = self.hasher.hash_one(sid) as usize % SHARDS;
+    fn shard(&self, sid: &Sid) -> &Shard<D> {
+        // The top bits pick the shard; hashbrown indexes buckets with the low ones.
+        let i = (self.hasher.hash_one(sid) >> 58) as usize % SHARDS;
         &self.shards[i]
     }
 
@@ -134,11 +202,65 @@ impl Drop for Slot {
     }
 }
 
+/// The `open` packets of this configuration, by protocol revision and transport, written
+/// once: a handshake only adds its sid.
+struct OpenTemplates {
+    /// `[v4 polling, v4 websocket, v3 polling, v3 websocket]`.
+    templates: [OpenTemplate; 4],
+}
+
+impl OpenTemplates {
+    fn new(shared: &Shared) -> Result<Self, Error> {
+        let c = &shared.config;
+        let make = |protocol, transport: Transport| {
+            let upgrades = if c.allow_upgrades {
+                transport
+                    .upgrades_to()
+                    .iter()
+                    .copied()
+                    .filter(|t| shared.enabled(*t))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            OpenTemplate::new(
+                protocol,
+                upgrades,
+                c.ping_interval_ms,
+                c.ping_timeout_ms,
+                c.max_http_buffer_size as u64,
+            )
+            .map_err(|e| Error::Config(format!("cannot write the open packet: {e}")))
+        };
+        use ProtocolVersion::{V3, V4};
+        use Transport::{Polling, WebSocket};
+        Ok(OpenTemplates {
+            templates: [
+                make(V4, Polling)?,
+                make(V4, WebSocket)?,
+                make(V3, Polling)?,
+                make(V3, WebSocket)?,
+            ],
+        })
+    }
+
+    fn get(&self, protocol: ProtocolVersion, transport: Transport) -> &OpenTemplate {
+        let i = match (protocol, transport) {
+            (ProtocolVersion::V4, Transport::Polling) => 0,
+            (ProtocolVersion::V4, Transport::WebSocket) => 1,
+            (ProtocolVersion::V3, Transport::Polling) => 2,
+            (ProtocolVersion::V3, Transport::WebSocket) => 3,
+        };
+        &self.templates[i]
+    }
+}
+
 /// The Engine.IO server: sessions, their transports, and the [`Handler`] on top.
 pub struct Engine<H: Handler> {
     pub(crate) shared: Arc<Shared>,
     pub(crate) handler: H,
     sessions: Sessions<H::Data>,
+    open: OpenTemplates,
     node: NodeTag,
     pub(crate) stop: CancellationToken,
     pub(crate) tracker: TaskTracker,
@@ -173,10 +295,13 @@ impl<H: Handler> Engine<H> {
         if let Some((key, what)) = config.problems().into_iter().next() {
             return Err(Error::Config(format!("{key}: {what}")));
         }
+        let shared = Shared::new(config, metrics);
+        let open = OpenTemplates::new(&shared)?;
         let engine = Arc::new(Engine {
-            shared: Arc::new(Shared::new(config, metrics)),
+            shared: Arc::new(shared),
             handler,
             sessions: Sessions::new(),
+            open,
             node,
             stop,
             tracker,
@@ -314,41 +439,20 @@ impl<H: Handler> Engine<H> {
         Ok(())
     }
 
-    /// The handshake packets: `open`, then the configured initial message.
-    fn open_packets(
+    /// Queues the handshake packets: `open`, then the configured initial message.
+    fn queue_open_packets(
         &self,
+        queue: &mut Vec<Packet>,
         sid: Sid,
         protocol: ProtocolVersion,
         transport: Transport,
-    ) -> Vec<Packet> {
-        let c = &self.shared.config;
-        let upgrades = if c.allow_upgrades {
-            transport
-                .upgrades_to()
-                .iter()
-                .copied()
-                .filter(|t| self.shared.enabled(*t))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let open = OpenPacket::new(
-            protocol,
-            sid,
-            upgrades,
-            c.ping_interval_ms,
-            c.ping_timeout_ms,
-            c.max_http_buffer_size as u64,
-        );
-        let mut packets = Vec::with_capacity(2);
-        match open.to_packet() {
-            Ok(p) => packets.push(p),
-            Err(e) => tracing::error!(error = %e, "cannot encode the open packet"),
+    ) {
+        let initial = self.shared.config.initial_packet.as_ref();
+        queue.reserve_exact(1 + usize::from(initial.is_some()));
+        queue.push(self.open.get(protocol, transport).packet(sid));
+        if let Some(initial) = initial {
+            queue.push(Packet::text(initial.clone()));
         }
-        if let Some(initial) = &c.initial_packet {
-            packets.push(Packet::text(initial.clone()));
-        }
-        packets
     }
 
     /// Creates a session and queues its handshake packets.
@@ -372,11 +476,11 @@ impl<H: Handler> Engine<H> {
         ));
         {
             let mut st = socket.state.lock();
-            st.queue.extend(self.open_packets(sid, protocol, transport));
+            self.queue_open_packets(&mut st.queue, sid, protocol, transport);
         }
         self.insert(&socket, slot);
         let m = &self.shared.metrics;
-        m.handshake(transport, protocol.number());
+        m.handshake(transport, protocol);
         m.sessions(transport).inc();
         tracing::debug!(%sid, %transport, protocol = protocol.number(), "engine.io session opened");
         self.handler.on_connect(&socket);
@@ -399,9 +503,9 @@ impl<H: Handler> Engine<H> {
 
     /// Serves one request to the Engine.IO path.
     pub async fn handle(self: Arc<Self>, req: Request<Body>) -> Response {
-        let cors = self.shared.cors.clone();
-        let req_headers = cors.as_ref().map(|_| req.headers().clone());
-        if let Some(c) = &cors
+        let cors = self.shared.cors.as_ref();
+        let req_headers = cors.map(|_| req.headers().clone());
+        if let Some(c) = cors
             && Cors::is_preflight(req.method(), req.headers())
         {
             return c.preflight(req.headers());
@@ -409,7 +513,7 @@ impl<H: Handler> Engine<H> {
         let mut response = self.dispatch(req).await;
         let headers = response.headers_mut();
         h::extend(headers, &self.shared.extra_headers);
-        if let (Some(c), Some(req_headers)) = (&cors, &req_headers) {
+        if let (Some(c), Some(req_headers)) = (cors, &req_headers) {
             c.apply(req_headers, headers);
         }
         response
@@ -417,8 +521,10 @@ impl<H: Handler> Engine<H> {
 
     async fn dispatch(self: &Arc<Self>, req: Request<Body>) -> Response {
         let (mut parts, body) = req.into_parts();
-        let query = parts.uri.query().unwrap_or("").to_owned();
-        let q = QueryParams::parse(&query);
+        // A clone shares the URI's bytes: the query stays borrowed while `parts` changes.
+        let uri = parts.uri.clone();
+        let query = uri.query().unwrap_or("");
+        let q = QueryParams::parse(query);
         let upgrade = is_websocket_upgrade(&parts.headers);
         // transport check
         let transport = match q.transport() {
@@ -478,12 +584,12 @@ impl<H: Handler> Engine<H> {
                 if upgrade {
                     match self.ws_request(&mut parts) {
                         Some(ws) => {
-                            self.ws_handshake(ws, &parts.headers, &query, peer, protocol, verified)
+                            self.ws_handshake(ws, &parts.headers, query, peer, protocol, verified)
                         }
                         None => self.reject(ErrorCode::BadRequest, None, true),
                     }
                 } else {
-                    self.polling_handshake(&parts.headers, &query, peer, protocol, verified)
+                    self.polling_handshake(&parts.headers, query, peer, protocol, verified)
                         .await
                 }
             }

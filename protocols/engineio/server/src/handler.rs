@@ -39,6 +39,10 @@ impl Handshake<'_> {
 
 /// The first value of query parameter `name` in `query`, form-decoded (`+` is a space).
 pub fn query_param(query: &str, name: &str) -> Option<String> {
+    // Keys are compared undecoded, so a query without the name has none (the usual case).
+    if !query.contains(name) {
+        return None;
+    }
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then(|| {

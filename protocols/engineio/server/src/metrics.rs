@@ -3,7 +3,7 @@
 //! plus the `switchboard_engineio_*` series registered on the registry the app passes in.
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
-use switchboard_engineio_proto::{ErrorCode, Transport};
+use switchboard_engineio_proto::{ErrorCode, ProtocolVersion, Transport};
 use switchboard_fabric::ProtocolMetrics;
 
 /// The Engine.IO server's metrics. Cheap to clone.
@@ -13,7 +13,8 @@ pub struct Metrics {
     pub common: ProtocolMetrics,
     sessions_polling: IntGauge,
     sessions_websocket: IntGauge,
-    handshakes: IntCounterVec,
+    /// Handshakes by `[polling v4, polling v3, websocket v4, websocket v3]`, pre-bound.
+    handshakes: [IntCounter; 4],
     upgrades: IntCounterVec,
     errors: IntCounterVec,
     /// Polling GETs waiting for packets.
@@ -92,7 +93,12 @@ impl Metrics {
             common,
             sessions_polling: sessions.with_label_values(&["polling"]),
             sessions_websocket: sessions.with_label_values(&["websocket"]),
-            handshakes,
+            handshakes: [
+                handshakes.with_label_values(&["polling", "4"]),
+                handshakes.with_label_values(&["polling", "3"]),
+                handshakes.with_label_values(&["websocket", "4"]),
+                handshakes.with_label_values(&["websocket", "3"]),
+            ],
             upgrades,
             errors,
             pending_polls,
@@ -116,10 +122,16 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn handshake(&self, transport: Transport, protocol: u8) {
-        self.handshakes
-            .with_label_values(&[transport.as_str(), &protocol.to_string()])
-            .inc();
+    pub(crate) fn handshake(&self, transport: Transport, protocol: ProtocolVersion) {
+        let t = match transport {
+            Transport::Polling => 0,
+            Transport::WebSocket => 2,
+        };
+        let p = match protocol {
+            ProtocolVersion::V4 => 0,
+            ProtocolVersion::V3 => 1,
+        };
+        self.handshakes[t + p].inc();
     }
 
     pub(crate) fn upgrade(&self, outcome: &str) {

@@ -154,8 +154,14 @@ impl<H: Handler> Engine<H> {
         req: &HeaderMap,
     ) -> Response {
         let supports_binary = socket.state.lock().supports_binary;
-        let mut buf = BytesMut::new();
-        let format = encode_payload(socket.protocol(), packets, supports_binary, &mut buf);
+        // The usual body is one or a few short packets: one allocation, no regrowth.
+        let protocol = socket.protocol();
+        let estimate: usize = packets
+            .iter()
+            .map(|p| p.encoded_str_len(protocol) + 8)
+            .sum();
+        let mut buf = BytesMut::with_capacity(estimate);
+        let format = encode_payload(protocol, packets, supports_binary, &mut buf);
         let m = &self.shared.metrics.common;
         let messages = packets
             .iter()

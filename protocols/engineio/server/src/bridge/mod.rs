@@ -16,12 +16,14 @@
 //! - this file: [`Bridge`], [`Session`], the handshake (credentials, raw templates).
 //! - [`control`](self): the control protocol's ops and the per-session delivery task.
 //! - [`frames`]: frame parsing and writing.
+//! - `template`: raw-mode topic templates, split at their placeholders once.
 //! - [`common`]: what the Socket.IO bridge shares with this one ([`Mount`], credentials,
 //!   request error codes).
 
 pub mod common;
 mod control;
 pub mod frames;
+mod template;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -47,6 +49,7 @@ use crate::PROTOCOL;
 use crate::config::{BridgeMode, EngineIoConfig};
 use crate::handler::{Handler, Handshake, Refusal};
 use crate::socket::Socket;
+use template::Template;
 
 pub use common::{Mount, credentials_from};
 pub use frames::ErrorKind;
@@ -76,8 +79,8 @@ pub(crate) struct Inner {
     pub(crate) authorizer: Arc<dyn Authorizer>,
     pub(crate) mode: BridgeMode,
     pub(crate) mount: Mount,
-    raw_publish: String,
-    raw_subscribe: Vec<String>,
+    raw_publish: Template,
+    raw_subscribe: Vec<Template>,
     require_credentials: bool,
     pub(crate) max_subscriptions: usize,
     pub(crate) max_requests: usize,
@@ -238,8 +241,13 @@ impl Bridge {
                 authorizer,
                 mode: config.mode,
                 mount: Mount::new(config.mount.clone()),
-                raw_publish: config.raw.publish.clone(),
-                raw_subscribe: config.raw.subscribe.clone(),
+                raw_publish: Template::new(&config.raw.publish),
+                raw_subscribe: config
+                    .raw
+                    .subscribe
+                    .iter()
+                    .map(|t| Template::new(t))
+                    .collect(),
                 require_credentials: config.allow_request.require_credentials,
                 max_subscriptions: config.max_subscriptions,
                 max_requests: config.max_pending_requests,
@@ -314,18 +322,14 @@ impl Inner {
 
     fn render(
         &self,
-        template: &str,
+        template: &Template,
         client: &str,
         identity: Option<&Identity>,
     ) -> Result<String, Refusal> {
-        let mut out = template.replace("{sid}", client);
-        if out.contains("{user}") {
-            let user = identity
-                .and_then(|i| i.user.as_deref())
-                .ok_or_else(|| Refusal::new("this endpoint needs an authenticated user"))?;
-            out = out.replace("{user}", user);
-        }
-        Ok(out)
+        let user = identity.and_then(|i| i.user.as_deref());
+        template
+            .render(client, user)
+            .ok_or_else(|| Refusal::new("this endpoint needs an authenticated user"))
     }
 
     fn raw_topics(&self, client: &str, identity: &Identity) -> Result<RawTopics, Refusal> {
@@ -402,7 +406,12 @@ impl Handler for Bridge {
 
     fn on_handshake(&self, handshake: &Handshake<'_>) -> Result<Session, Refusal> {
         let inner = &self.inner;
-        let client: Arc<str> = Arc::from(handshake.sid.to_string());
+        let encoded = handshake.sid.encode();
+        // A sid's characters are URL-safe base64, so ASCII.
+        let client: Arc<str> = match std::str::from_utf8(&encoded) {
+            Ok(s) => Arc::from(s),
+            Err(_) => Arc::from(handshake.sid.to_string()),
+        };
         let creds = credentials(handshake);
         let given = !matches!(creds, Credentials::Anonymous);
         if inner.require_credentials && !given {
