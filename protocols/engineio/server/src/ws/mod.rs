@@ -397,6 +397,14 @@ impl<H: Handler> Engine<H> {
         let mut ready: Vec<Packet> = Vec::new();
         let heartbeat = tokio::time::sleep_until(socket.heartbeat_deadline());
         tokio::pin!(heartbeat);
+        // The close and writer signals stay registered across turns instead of joining and
+        // leaving the Notify's waiter list on every message; the writer's is renewed once it
+        // fires (its `notify_one` permit covers packets queued in between).
+        let closed = socket.closed();
+        tokio::pin!(closed);
+        let mut closed_seen = false;
+        let writer = socket.writer.notified();
+        tokio::pin!(writer);
         loop {
             if let Some((n, wire, raw)) = conn.take_inflated() {
                 self.shared.metrics.deflated("in", n, raw, wire);
@@ -421,9 +429,14 @@ impl<H: Handler> Engine<H> {
                 .await;
             }
             if (!batch.is_empty() || conn.has_pending()) && (close.is_none() || ending.is_none()) {
-                let written =
-                    tokio::time::timeout(write_timeout, conn.send(protocol, binary, &mut batch))
-                        .await;
+                // Most writes complete at once: the timeout (and its timer entry) is only set
+                // up for one the socket does not take straight away.
+                let mut send = std::pin::pin!(conn.send(protocol, binary, &mut batch));
+                let first = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
+                let written = match first {
+                    Poll::Ready(r) => Ok(r),
+                    Poll::Pending => tokio::time::timeout(write_timeout, send).await,
+                };
                 match written {
                     Ok(Ok(w)) => self.count_written(w),
                     _ => {
@@ -443,7 +456,7 @@ impl<H: Handler> Engine<H> {
             }
             tokio::select! {
                 biased;
-                _ = socket.closed() => {}
+                _ = &mut closed, if !closed_seen => closed_seen = true,
                 _ = &mut heartbeat, if drive => {
                     if let Some(next) = socket.heartbeat_tick(Instant::now()) {
                         heartbeat.as_mut().reset(next);
@@ -472,7 +485,7 @@ impl<H: Handler> Engine<H> {
                         socket.close(reason);
                     }
                 }
-                _ = socket.writer.notified() => {}
+                _ = &mut writer => writer.set(socket.writer.notified()),
                 _ = std::future::poll_fn(|cx| self.handler.poll_outgoing(socket, cx, &mut ready)) => {}
             }
         }
