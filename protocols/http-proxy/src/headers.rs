@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::Version;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use smallvec::SmallVec;
 
 /// At most this many names are honoured in `Connection`; the rest are ignored (bounded work).
 const MAX_CONNECTION_TOKENS: usize = 32;
@@ -71,26 +72,50 @@ pub(crate) fn upgrade_of(version: Version, headers: &HeaderMap) -> Option<Header
 
 /// Removes every hop-by-hop header, including those named in `Connection`. A `TE` that
 /// contains `trailers` is kept as `te: trailers` (gRPC and friends need it).
+///
+/// One pass over the names finds the hop-by-hop ones present; a message without any (the
+/// common request) costs no lookup, and only names present are removed.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let nominated: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .take(MAX_CONNECTION_TOKENS)
-        .filter_map(|t| HeaderName::try_from(t.to_ascii_lowercase()).ok())
-        .filter(|n| !protected_from_nomination(n.as_str()))
-        .collect();
-    let keep_trailers = headers
-        .get_all(header::TE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
-    for name in &HOP_BY_HOP_NAMES {
-        headers.remove(name);
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP_NAMES.iter().position(|h| h == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
+        return;
+    }
+    let mut nominated: SmallVec<[HeaderName; 4]> = SmallVec::new();
+    if present & bit(&header::CONNECTION) != 0 {
+        let tokens = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .take(MAX_CONNECTION_TOKENS);
+        for token in tokens {
+            // `HeaderName::from_bytes` lowercases without allocating.
+            let Ok(name) = HeaderName::from_bytes(token.as_bytes()) else {
+                continue;
+            };
+            if !HOP_BY_HOP_NAMES.contains(&name) && !protected_from_nomination(name.as_str()) {
+                nominated.push(name);
+            }
+        }
+    }
+    let keep_trailers = present & bit(&header::TE) != 0
+        && headers
+            .get_all(header::TE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
+    for (i, name) in HOP_BY_HOP_NAMES.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
     for name in nominated {
         headers.remove(name);
@@ -98,6 +123,14 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if keep_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
+}
+
+/// The bit of `name` in [`strip_hop_by_hop`]'s mask of present names.
+fn bit(name: &HeaderName) -> u16 {
+    HOP_BY_HOP_NAMES
+        .iter()
+        .position(|h| h == name)
+        .map_or(0, |i| 1 << i)
 }
 
 /// What the proxy knows about the client connection.
@@ -250,6 +283,30 @@ mod tests {
         names.sort_unstable();
         assert_eq!(names, ["host", "te", "x-forwarded-for", "x-keep"]);
         assert_eq!(h["te"], "trailers");
+    }
+
+    #[test]
+    fn leaves_a_message_without_hop_by_hop_headers_alone() {
+        let mut h = map(&[("host", "a"), ("accept", "*/*"), ("x-one", "1")]);
+        let before = h.clone();
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, before);
+    }
+
+    #[test]
+    fn nominated_names_are_matched_case_insensitively_and_each_value_counts() {
+        let mut h = map(&[
+            ("connection", "X-A"),
+            ("connection", "close, x-b"),
+            ("x-a", "1"),
+            ("x-b", "2"),
+            ("close", "3"),
+            ("x-c", "4"),
+            ("te", "gzip"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        let names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-c"], "a TE without trailers goes too");
     }
 
     #[test]

@@ -520,21 +520,20 @@ fn request_host_value(uri: &Uri, headers: &HeaderMap) -> Option<HeaderValue> {
     }
 }
 
-/// `host[:port]` → `host` (IPv6 literals keep their brackets).
+/// `host[:port]` → `host` (IPv6 literals keep their brackets). No parsing, no allocation:
+/// a trailing `:digits` is dropped; a bracketed literal ends at its `]`.
 fn strip_port(host: &str) -> &str {
-    // Fast path, no allocation: a plain name or IPv4 address without a port is its own host.
-    if host
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-    {
-        return host;
+    if host.starts_with('[') {
+        return match host.find(']') {
+            Some(end) => &host[..=end],
+            None => host,
+        };
     }
-    match host.parse::<http::uri::Authority>() {
-        Ok(a) => {
-            let h = a.host();
-            &host[..h.len().min(host.len())]
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
         }
-        Err(_) => host,
+        _ => host,
     }
 }
 
@@ -569,4 +568,25 @@ fn error_response(err: &ForwardError) -> Response<Body> {
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_port;
+
+    #[test]
+    fn strip_port_keeps_the_host() {
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("example.com:8080"), "example.com");
+        assert_eq!(strip_port("127.0.0.1:1"), "127.0.0.1");
+        assert_eq!(strip_port("example.com:"), "example.com");
+        assert_eq!(strip_port("[::1]:443"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+        assert_eq!(
+            strip_port("::1"),
+            "::1",
+            "an unbracketed IPv6 literal has no port"
+        );
+        assert_eq!(strip_port("a:b"), "a:b", "not a port");
+    }
 }
