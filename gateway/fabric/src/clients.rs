@@ -9,17 +9,25 @@
 //!
 //! The registry knows no protocol: labels are opaque strings, and the protocol decides what a
 //! kick means. It holds one small entry per live connection (bounded by each protocol's own
-//! connection limit), in a map ordered by id so that listings page with a stable cursor.
+//! connection limit), in a set ordered by id so that listings page with a stable cursor.
 //! Nothing here awaits, and no lock is held while calling into a protocol.
+//!
+//! # Memory
+//! Every connection of every protocol has an entry, so an entry is one allocation shared by the
+//! set and the [`Registration`] (the set holds a pointer, ordered through the entry's id), and
+//! a protocol without a [`ClientControl`] of its own registers [`NoControl::shared`], which
+//! allocates nothing per client.
 
-use std::collections::BTreeMap;
+use std::borrow::Borrow;
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures_util::task::AtomicWaker;
 use parking_lot::{Mutex, RwLock};
@@ -173,14 +181,21 @@ pub trait ClientControl: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoControl;
 
+impl NoControl {
+    /// One process-wide instance, so that registering with it allocates nothing.
+    pub fn shared() -> Arc<dyn ClientControl> {
+        static SHARED: LazyLock<Arc<NoControl>> = LazyLock::new(|| Arc::new(NoControl));
+        SHARED.clone()
+    }
+}
+
 impl ClientControl for NoControl {
     fn kick(&self) {}
 }
 
 /// What may change during a connection.
-#[derive(Default)]
 struct Live {
-    transport: Option<&'static str>,
+    transport: &'static str,
     user: Option<Arc<str>>,
     subscribers: SmallVec<[SubscriberHandle; 1]>,
 }
@@ -188,7 +203,8 @@ struct Live {
 struct Entry {
     id: ClientId,
     remote: Option<SocketAddr>,
-    connected_at: SystemTime,
+    /// When it connected, in microseconds since the Unix epoch (8 bytes instead of 16).
+    connected_us: u64,
     live: Mutex<Live>,
     control: Arc<dyn ClientControl>,
     kicked: AtomicBool,
@@ -213,13 +229,43 @@ impl Entry {
         stats += self.control.stats();
         ClientInfo {
             id: self.id.clone(),
-            transport: self.control.transport().or(transport).unwrap_or("unknown"),
+            transport: self.control.transport().unwrap_or(transport),
             remote: self.remote,
             user,
-            connected_at: self.connected_at,
+            connected_at: SystemTime::UNIX_EPOCH + Duration::from_micros(self.connected_us),
             stats,
             kicked: self.kicked.load(Ordering::Acquire),
         }
+    }
+}
+
+/// An entry in the registry's set, ordered (and looked up) by its id.
+#[derive(Clone)]
+struct Keyed(Arc<Entry>);
+
+impl Borrow<ClientId> for Keyed {
+    fn borrow(&self) -> &ClientId {
+        &self.0.id
+    }
+}
+
+impl PartialEq for Keyed {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for Keyed {}
+
+impl PartialOrd for Keyed {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Keyed {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        self.0.id.cmp(&other.0.id)
     }
 }
 
@@ -280,7 +326,7 @@ pub enum Kick {
 /// The registry of connected clients. Cheap to clone; every clone is the same registry.
 #[derive(Clone, Default)]
 pub struct ClientRegistry {
-    map: Arc<RwLock<BTreeMap<ClientId, Arc<Entry>>>>,
+    map: Arc<RwLock<BTreeSet<Keyed>>>,
 }
 
 impl fmt::Debug for ClientRegistry {
@@ -299,9 +345,11 @@ impl ClientRegistry {
         let entry = Arc::new(Entry {
             id: spec.id,
             remote: spec.remote,
-            connected_at: SystemTime::now(),
+            connected_us: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
             live: Mutex::new(Live {
-                transport: Some(spec.transport),
+                transport: spec.transport,
                 user: spec.user,
                 subscribers: SmallVec::new(),
             }),
@@ -309,7 +357,8 @@ impl ClientRegistry {
             kicked: AtomicBool::new(false),
             kick_waker: AtomicWaker::new(),
         });
-        self.map.write().insert(entry.id.clone(), entry.clone());
+        // A client registered again under the same id replaces the entry.
+        self.map.write().replace(Keyed(entry.clone()));
         Registration {
             registry: self.clone(),
             entry,
@@ -328,13 +377,13 @@ impl ClientRegistry {
 
     /// The client `id`, if connected.
     pub fn get(&self, id: &ClientId) -> Option<ClientInfo> {
-        let entry = self.map.read().get(id).cloned();
+        let entry = self.map.read().get(id).map(|k| k.0.clone());
         entry.map(|e| e.info())
     }
 
     /// Whether `id` is connected.
     pub fn contains(&self, id: &ClientId) -> bool {
-        self.map.read().contains_key(id)
+        self.map.read().contains(id)
     }
 
     /// One page of the clients matching `query`, in id order.
@@ -349,7 +398,8 @@ impl ClientRegistry {
                 Some(a) => Bound::Excluded(a),
                 None => Bound::Unbounded,
             };
-            for (id, entry) in map.range((start, Bound::Unbounded)) {
+            for Keyed(entry) in map.range::<ClientId, _>((start, Bound::Unbounded)) {
+                let id = &entry.id;
                 if let Some(p) = &query.protocol
                     && id.protocol() != p
                 {
@@ -386,7 +436,7 @@ impl ClientRegistry {
     /// Asks the client `id` to disconnect: its protocol says goodbye with its own reason, and
     /// the entry goes when the connection ends.
     pub fn kick(&self, id: &ClientId) -> Kick {
-        let Some(entry) = self.map.read().get(id).cloned() else {
+        let Some(entry) = self.map.read().get(id).map(|k| k.0.clone()) else {
             return Kick::NotFound;
         };
         if entry.kicked.swap(true, Ordering::AcqRel) {
@@ -400,7 +450,7 @@ impl ClientRegistry {
     /// Subscriptions the protocols keep outside the fabric's index, with the client holding
     /// each, in client order.
     pub fn held_subscriptions(&self) -> Vec<(ClientId, HeldSubscription)> {
-        let entries: Vec<Arc<Entry>> = self.map.read().values().cloned().collect();
+        let entries: Vec<Arc<Entry>> = self.map.read().iter().map(|k| k.0.clone()).collect();
         let mut out = Vec::new();
         let mut held = Vec::new();
         for e in entries {
@@ -414,7 +464,8 @@ impl ClientRegistry {
     pub fn client_of(&self, subscriber: SubscriberId) -> Option<ClientId> {
         self.map
             .read()
-            .values()
+            .iter()
+            .map(|k| &k.0)
             .find(|e| {
                 e.live
                     .lock()
@@ -463,7 +514,7 @@ impl Registration {
 
     /// Sets the transport (after an upgrade).
     pub fn set_transport(&self, transport: &'static str) {
-        self.entry.live.lock().transport = Some(transport);
+        self.entry.live.lock().transport = transport;
     }
 
     /// Counts `subscriber`'s subscriptions, queue depth and drops as this client's.
@@ -510,7 +561,7 @@ impl Drop for Registration {
         let mut map = self.registry.map.write();
         if map
             .get(&self.entry.id)
-            .is_some_and(|e| Arc::ptr_eq(e, &self.entry))
+            .is_some_and(|k| Arc::ptr_eq(&k.0, &self.entry))
         {
             map.remove(&self.entry.id);
         }
@@ -533,6 +584,14 @@ mod tests {
 
     fn spec(p: &str, id: &str) -> ClientSpec {
         ClientSpec::new(p, id, "tcp")
+    }
+
+    /// Every connection has an entry: keep it one small allocation.
+    #[test]
+    fn an_entry_is_small() {
+        let entry = std::mem::size_of::<Entry>();
+        assert!(entry <= 184, "Entry: {entry} bytes");
+        assert_eq!(std::mem::size_of::<Keyed>(), 8);
     }
 
     #[test]
