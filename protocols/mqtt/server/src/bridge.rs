@@ -107,7 +107,7 @@ pub enum InboundError {
 pub fn to_message(
     topic: Topic,
     publish: &Publish,
-    origin: &Origin,
+    origin: Origin,
     mount: &str,
     now: Instant,
 ) -> Result<Message, InboundError> {
@@ -126,7 +126,7 @@ pub fn to_message(
         kind,
         qos: qos_to_fabric(publish.qos()),
         retain: publish.retain,
-        origin: origin.clone(),
+        origin,
         reply_to: None,
         correlation: None,
         content_type: None,
@@ -188,7 +188,7 @@ pub fn will_to_message(
         m.correlation_data = wp.correlation_data.clone();
         m.user_properties = wp.user_properties.clone();
     }
-    to_message(topic, &publish, origin, mount, now)
+    to_message(topic, &publish, origin.clone(), mount, now)
 }
 
 const WILL_PID: PacketId = match PacketId::new(1) {
@@ -351,7 +351,7 @@ mod tests {
         p.qos_pid = QosPid::AtLeastOnce(switchboard_mqtt_proto::PacketId::new(1).unwrap());
         p.retain = true;
         p.properties = props;
-        let m = to_message(Topic::new("m/t").unwrap(), &p, &origin(), "m/", now).unwrap();
+        let m = to_message(Topic::new("m/t").unwrap(), &p, origin(), "m/", now).unwrap();
         assert_eq!(m.kind, PayloadKind::Json);
         assert_eq!(m.qos, Qos::AtLeastOnce);
         assert!(m.retain);
@@ -387,7 +387,7 @@ mod tests {
             Bytes::from_static(b"\xff\xfe"),
         );
         p.properties = props;
-        let r = to_message(Topic::new("t").unwrap(), &p, &origin(), "", Instant::now());
+        let r = to_message(Topic::new("t").unwrap(), &p, origin(), "", Instant::now());
         assert_eq!(r.unwrap_err(), InboundError::PayloadNotUtf8);
     }
 

@@ -8,9 +8,14 @@
 //! first, which says goodbye (MQTT 5: DISCONNECT 0x8E) and hands its session back through the
 //! kick. A connection that ends and finds its generation replaced hands its session to the new
 //! one the same way, so a session is never lost or duplicated in a race.
+//!
+//! # Shutdown
+//! The same channel tells online connections that the broker stops ([`Kick::Shutdown`]): one
+//! task waits on the stop token for all of them, so that an idle connection's task does not
+//! hold a wait of its own.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -39,12 +44,22 @@ pub struct Takeover {
     pub reply: oneshot::Sender<Option<Box<Session>>>,
 }
 
+/// What an online connection is told through its kick channel (one per connection, so that a
+/// connection's task waits on nothing else from the broker).
+#[derive(Debug)]
+pub enum Kick {
+    /// Another connection takes the session over.
+    Takeover(Takeover),
+    /// The broker stops.
+    Shutdown,
+}
+
 /// One client id's entry in the registry.
 #[derive(Debug)]
 enum Slot {
     Online {
         generation: u64,
-        kick: Option<oneshot::Sender<Takeover>>,
+        kick: Option<oneshot::Sender<Kick>>,
     },
     Offline {
         generation: u64,
@@ -69,8 +84,8 @@ pub enum Previous {
 pub struct Attached {
     /// The connection's generation.
     pub generation: u64,
-    /// Fires when another connection takes the session over.
-    pub kick: oneshot::Receiver<Takeover>,
+    /// Fires when another connection takes the session over, or the broker stops.
+    pub kick: oneshot::Receiver<Kick>,
     /// What was there before.
     pub previous: Previous,
 }
@@ -102,6 +117,8 @@ pub struct Shared {
     pub store: OnceLock<Arc<dyn Durable>>,
     sessions: Mutex<HashMap<Arc<str>, Slot>>,
     next_gen: AtomicU64,
+    /// Whether the task telling online connections about the stop was started.
+    stop_watched: AtomicBool,
 }
 
 impl Shared {
@@ -129,6 +146,7 @@ impl Shared {
             store: OnceLock::new(),
             sessions: Mutex::new(HashMap::new()),
             next_gen: AtomicU64::new(1),
+            stop_watched: AtomicBool::new(false),
         }
     }
 
@@ -142,7 +160,11 @@ impl Shared {
 
     /// Registers a connection under `client_id`, kicking and waiting for any connection already
     /// there, or taking the offline session.
-    pub async fn attach(&self, client_id: &Arc<str>) -> Attached {
+    ///
+    /// A connection registered after the stop is not told about it: it checks
+    /// [`CancellationToken::is_cancelled`] once attached.
+    pub async fn attach(self: &Arc<Self>, client_id: &Arc<str>) -> Attached {
+        self.watch_stop();
         let generation = self.next_gen.fetch_add(1, Ordering::Relaxed);
         let (tx, kick) = oneshot::channel();
         let prev = self.sessions.lock().insert(
@@ -157,7 +179,7 @@ impl Shared {
             Some(Slot::Online { kick: old, .. }) => {
                 self.metrics.takeovers.inc();
                 let (reply, answer) = oneshot::channel();
-                let sent = old.is_some_and(|k| k.send(Takeover { reply }).is_ok());
+                let sent = old.is_some_and(|k| k.send(Kick::Takeover(Takeover { reply })).is_ok());
                 let session = if sent {
                     tokio::time::timeout(TAKEOVER_TIMEOUT, answer)
                         .await
@@ -193,6 +215,38 @@ impl Shared {
         self.stats.disconnected.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Starts (once, with the first connection) the task that tells every online connection
+    /// when the broker stops, through its kick channel.
+    fn watch_stop(self: &Arc<Self>) {
+        if self.stop_watched.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let shared = Arc::downgrade(self);
+        let stop = self.stop.clone();
+        self.tracker.spawn(async move {
+            stop.cancelled().await;
+            if let Some(shared) = shared.upgrade() {
+                shared.kick_all();
+            }
+        });
+    }
+
+    /// Tells every online connection that the broker stops.
+    fn kick_all(&self) {
+        let kicks: Vec<oneshot::Sender<Kick>> = self
+            .sessions
+            .lock()
+            .values_mut()
+            .filter_map(|slot| match slot {
+                Slot::Online { kick, .. } => kick.take(),
+                Slot::Offline { .. } => None,
+            })
+            .collect();
+        for kick in kicks {
+            let _ = kick.send(Kick::Shutdown);
+        }
+    }
+
     /// Unregisters the connection `generation` of `client_id` at its end. A persistent session is kept
     /// offline (with its delayed will); an ended one publishes `will` at once. When another
     /// connection took over meanwhile, the session goes to it instead.
@@ -200,7 +254,7 @@ impl Shared {
         self: &Arc<Self>,
         client_id: &Arc<str>,
         generation: u64,
-        kick: oneshot::Receiver<Takeover>,
+        kick: Option<oneshot::Receiver<Kick>>,
         mut session: Box<Session>,
         will: Option<PendingWill>,
     ) {
@@ -257,7 +311,11 @@ impl Shared {
                 self.schedule(client_id.clone(), generation, expiry, will_delay);
             }
             Outcome::Replaced(mut session) => {
-                if let Ok(Ok(t)) = tokio::time::timeout(TAKEOVER_TIMEOUT, kick).await
+                let takeover = match kick {
+                    Some(kick) => tokio::time::timeout(TAKEOVER_TIMEOUT, kick).await,
+                    None => Ok(Ok(Kick::Shutdown)),
+                };
+                if let Ok(Ok(Kick::Takeover(t))) = takeover
                     && session.expiry > 0
                 {
                     let _ = t.reply.send(Some(session));

@@ -5,7 +5,6 @@
 //! once) that reads its CONNECT and answers "server unavailable" (MQTT 5: 0x97 Quota exceeded)
 //! before closing, so it learns why.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use tracing::Instrument;
 
 use crate::broker::Shared;
 use crate::cert;
-use crate::connection::{self, Io};
+use crate::connection::{self, Hello, Io};
 use crate::transport::Stream;
 
 /// Most connections being refused at once; more are closed without an answer.
@@ -76,24 +75,29 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tls: Option
             %peer,
             client_id = tracing::field::Empty
         );
-        let shared2 = shared.clone();
-        let tls = tls.clone();
-        shared.tracker.spawn(
-            async move {
-                let _permit = permit;
-                match tls {
-                    None => connection::serve(shared2, stream, peer, None, "tcp").await,
-                    // Boxed: a TLS stream is large, plain connections should not pay for it.
-                    Some(t) => Box::pin(serve_tls(shared2, stream, peer, t)).await,
-                }
-            }
-            .instrument(span),
-        );
+        let hello = Box::new(Hello {
+            shared: shared.clone(),
+            peer,
+            cert_identity: None,
+            label: "tcp",
+            permit: Some(permit),
+        });
+        // A plain connection's task is the connection future itself (nothing else to carry);
+        // a TLS stream is large and has its own handshake first.
+        match &tls {
+            None => shared
+                .tracker
+                .spawn(connection::serve(Box::new(Io::new(stream)), hello).instrument(span)),
+            Some(t) => shared
+                .tracker
+                .spawn(serve_tls(stream, hello, t.clone()).instrument(span)),
+        };
     }
     tracing::debug!(listener = name, "accept loop stopped");
 }
 
-async fn serve_tls(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, tls: TlsSetup) {
+async fn serve_tls(stream: TcpStream, mut hello: Box<Hello>, tls: TlsSetup) {
+    let shared = &hello.shared;
     let limit = Duration::from_millis(shared.config.connect_timeout_ms);
     let accepted = tokio::select! {
         _ = shared.stop.cancelled() => return,
@@ -127,7 +131,9 @@ async fn serve_tls(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, tls
     } else {
         None
     };
-    connection::serve(shared, Stream(stream), peer, identity, "tls").await;
+    hello.cert_identity = identity;
+    hello.label = "tls";
+    Box::pin(connection::serve(Box::new(Io::new(Stream(stream))), hello)).await;
 }
 
 /// Reads a CONNECT (briefly) and answers that the server is full.

@@ -76,9 +76,15 @@ async fn run(
     peer: SocketAddr,
     permit: OwnedSemaphorePermit,
 ) {
-    let _permit = permit;
     let (ours, theirs) = tokio::io::duplex(PIPE);
-    let conn = connection::serve(shared, Stream(ours), peer, None, "ws");
+    let hello = Box::new(connection::Hello {
+        shared,
+        peer,
+        cert_identity: None,
+        label: "ws",
+        permit: Some(permit),
+    });
+    let conn = connection::serve(Box::new(connection::Io::new(Stream(ours))), hello);
     let pump = pump(socket, theirs);
     tokio::join!(conn, pump);
 }

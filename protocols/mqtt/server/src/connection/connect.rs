@@ -8,29 +8,20 @@ use std::num::{NonZeroU16, NonZeroU32};
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_fabric::{Access, AuthError, Credentials, Origin};
+use switchboard_fabric::{Access, AuthError, Credentials};
 use switchboard_mqtt_proto::{
     ConnAck, ConnAckProperties, Connect, DecodeError, Decoder, MqttString, PacketType,
     ProtocolVersion, ReasonCode,
 };
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{Io, IoEvent, State};
 use crate::bridge::mount_topic;
-use crate::broker::{Previous, Shared, Takeover};
+use crate::broker::{Previous, Shared};
 use crate::metrics::Tally;
 use crate::persist::Journal;
 use crate::session::{NEVER_EXPIRES, Session};
 use crate::transport::Transport;
-
-/// A connection past CONNACK.
-#[derive(Debug)]
-pub struct Accepted {
-    pub(crate) state: Box<State>,
-    pub(crate) generation: u64,
-    pub(crate) kick: oneshot::Receiver<Takeover>,
-}
 
 /// Longest client id accepted, in bytes.
 const MAX_CLIENT_ID: usize = 256;
@@ -80,7 +71,7 @@ fn refuse<T>(
     shared.proto.rejected(label);
 }
 
-/// Runs the handshake. `None`: the connection was refused (the answer, if any, is in
+/// Runs the handshake, returning the connected client's state. `None`: the connection was refused (the answer, if any, is in
 /// `io.wbuf`) or closed.
 pub(crate) async fn handshake<T: Transport>(
     shared: &Arc<Shared>,
@@ -88,7 +79,7 @@ pub(crate) async fn handshake<T: Transport>(
     peer: SocketAddr,
     cert_identity: Option<String>,
     label: &'static str,
-) -> Option<Accepted> {
+) -> Option<Box<State>> {
     let config = &shared.config;
     let mut decoder = Decoder::new(config.max_packet_size);
     let limit = Duration::from_millis(config.connect_timeout_ms);
@@ -214,23 +205,29 @@ pub(crate) async fn handshake<T: Transport>(
         },
         (None, None, None) => Credentials::Anonymous,
     };
-    let identity = match shared
-        .authorizer
-        .authenticate(&shared.protocol, &client_id, &credentials)
-    {
-        Ok(i) => i,
-        Err(e) => {
-            shared.proto.auth_failure("credentials");
-            let code = match e {
-                AuthError::NotAuthorized => ReasonCode::NotAuthorized,
-                AuthError::BadCredentials | AuthError::InvalidToken(_) => {
-                    ReasonCode::BadUserNameOrPassword
-                }
-            };
-            refuse(shared, io, version, code, None, "not_authorized");
-            return None;
-        }
-    };
+    let mut identity =
+        match shared
+            .authorizer
+            .authenticate(&shared.protocol, &client_id, &credentials)
+        {
+            Ok(i) => i,
+            Err(e) => {
+                shared.proto.auth_failure("credentials");
+                let code = match e {
+                    AuthError::NotAuthorized => ReasonCode::NotAuthorized,
+                    AuthError::BadCredentials | AuthError::InvalidToken(_) => {
+                        ReasonCode::BadUserNameOrPassword
+                    }
+                };
+                refuse(shared, io, version, code, None, "not_authorized");
+                return None;
+            }
+        };
+
+    // The state keeps the client id once, in the identity.
+    if *identity.client_id == *client_id {
+        identity.client_id = client_id.clone();
+    }
 
     // The will must be a valid topic the client may write.
     if let Some(will) = &connect.will {
@@ -333,26 +330,18 @@ pub(crate) async fn handshake<T: Transport>(
     tally.bytes_out += (io.wbuf.len() - before) as u64;
     shared.metrics.add(&mut tally);
 
-    let origin = match &session.subscriber {
-        Some(s) => Origin::new(shared.protocol.clone(), client_id.clone()).with_subscriber(s.id()),
-        None => Origin::new(shared.protocol.clone(), client_id.clone()),
-    };
-    let send_quota = usize::from(
-        props
-            .receive_maximum
-            .map_or(u16::MAX, NonZeroU16::get)
-            .min(config.max_inflight),
-    );
+    let send_quota = props
+        .receive_maximum
+        .map_or(u16::MAX, NonZeroU16::get)
+        .min(config.max_inflight);
     let mut state = Box::new(State {
         shared: shared.clone(),
         version,
         decoder,
-        client_id,
         identity,
-        origin,
         session,
         will: connect.will.clone().map(Box::new),
-        keep_alive: Duration::from_millis(u64::from(keep_alive) * 1500),
+        keep_alive_ms: u32::from(keep_alive) * 1500,
         last_read: Instant::now(),
         send_quota,
         client_max_packet: props.maximum_packet_size.map_or(u32::MAX, NonZeroU32::get),
@@ -365,14 +354,13 @@ pub(crate) async fn handshake<T: Transport>(
         topics: None,
         held: None,
         registration: None,
+        generation: attached.generation,
+        kick: Some(attached.kick),
+        slot: None,
     });
     super::register(&mut state, peer, label);
     super::inbound::save_session(&state);
-    Some(Accepted {
-        state,
-        generation: attached.generation,
-        kick: attached.kick,
-    })
+    Some(state)
 }
 
 /// A short label for a decode error, for metrics.

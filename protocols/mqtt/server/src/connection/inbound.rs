@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use bytes::BytesMut;
 use switchboard_fabric::durable::{self, Ticket};
 use switchboard_fabric::{
-    Access, Origin, OverflowPolicy, Qos, Replay, SubOptions, SubscriberSpec, TopicFilter,
+    Access, OverflowPolicy, Qos, Replay, SubOptions, SubscriberSpec, TopicFilter,
 };
 use switchboard_mqtt_proto::{
     AckProperties, Disconnect, Packet, PacketType, PubAck, PubComp, PubRec, PubRel, Publish, QoS,
@@ -343,7 +343,7 @@ fn publish(state: &mut State, out: &mut BytesMut, p: Publish, tally: &mut Tally)
         return None;
     }
     let now = std::time::Instant::now();
-    let message = match bridge::to_message(topic, &p, &state.origin, &shared.config.mount, now) {
+    let message = match bridge::to_message(topic, &p, state.origin(), &shared.config.mount, now) {
         Ok(m) => m,
         Err(e) => {
             shared.proto.dropped("invalid_publish");
@@ -443,7 +443,7 @@ fn subscribe(state: &mut State, out: &mut BytesMut, s: Subscribe, tally: &mut Ta
             Some(s) => s,
             none => {
                 let mut spec =
-                    SubscriberSpec::new(shared.protocol.clone(), state.client_id.clone())
+                    SubscriberSpec::new(shared.protocol.clone(), state.identity.client_id.clone())
                         .capacity(shared.config.max_queued_messages)
                         .policy(OverflowPolicy::DropNew);
                 if let Some(j) = &state.session.journal {
@@ -453,8 +453,6 @@ fn subscribe(state: &mut State, out: &mut BytesMut, s: Subscribe, tally: &mut Ta
                 if let Some(r) = &state.registration {
                     r.attach(created.handle());
                 }
-                state.origin = Origin::new(shared.protocol.clone(), state.client_id.clone())
-                    .with_subscriber(created.id());
                 none.insert(Box::new(created))
             }
         };
