@@ -28,6 +28,7 @@ use crate::config::{BufferOverflow, EngineIoConfig};
 use crate::error::Error;
 use crate::handler::{Handler, Handshake};
 use crate::http::{self as h, Cors};
+use crate::idle::Idle;
 use crate::metrics::Metrics;
 use crate::socket::Socket;
 
@@ -46,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) cors: Option<Cors>,
     pub(crate) polling: bool,
     pub(crate) websocket: bool,
+    /// Polling sessions no task drives yet, for the engine's reaper.
+    pub(crate) idle: Idle,
 }
 
 impl Shared {
@@ -61,6 +64,7 @@ impl Shared {
             cors: Cors::new(&config.cors),
             polling: config.transports.contains(&Transport::Polling),
             websocket: config.transports.contains(&Transport::WebSocket),
+            idle: Idle::default(),
             metrics,
             config,
         }
@@ -306,11 +310,7 @@ impl<H: Handler> Engine<H> {
             stop,
             tracker,
         });
-        let watcher = engine.clone();
-        engine.tracker.spawn(async move {
-            watcher.stop.cancelled().await;
-            watcher.close_all(CloseReason::ServerShuttingDown);
-        });
+        engine.tracker.spawn(engine.clone().reap());
         Ok(engine)
     }
 
@@ -541,6 +541,7 @@ impl<H: Handler> Engine<H> {
                 let Some(socket) = self.sessions.get(&sid).filter(|s| !s.is_closed()) else {
                     return self.reject(ErrorCode::UnknownSid, None, upgrade);
                 };
+                self.ensure_driven(&socket);
                 let current = socket.transport();
                 if !upgrade && current != transport {
                     // "TRANSPORT_MISMATCH"

@@ -11,6 +11,7 @@
 //! - [`config`]: the `[engineio]` settings.
 //! - [`engine`]: [`Engine`]: the session table, request verification, engine.io error codes.
 //! - `polling`: long-polling GET/POST, one pending GET per session.
+//! - `idle`: polling sessions whose task has not started yet, and the engine's reaper.
 //! - `ws`: the WebSocket transport and the upgrade from polling.
 //! - [`socket`]: [`Socket`]: one session, its bounded send buffer and heartbeat.
 //! - [`handler`]: the [`Handler`] trait and the [`Handshake`] it decides on.
@@ -27,6 +28,7 @@ pub mod engine;
 pub mod error;
 pub mod handler;
 mod http;
+mod idle;
 pub mod metrics;
 mod polling;
 pub mod socket;

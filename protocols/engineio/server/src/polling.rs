@@ -15,7 +15,6 @@ use switchboard_engineio_proto::{
     CloseReason, Packet, PayloadFormat, ProtocolVersion, Transport, decode_payload, encode_payload,
     payload::POST_OK_BODY,
 };
-use tracing::Instrument;
 
 use crate::engine::{Engine, Verified, polling_headers};
 use crate::handler::Handler;
@@ -82,9 +81,18 @@ impl<H: Handler> Engine<H> {
             data,
             slot,
         );
-        let span = tracing::debug_span!("engineio_session", %sid, transport = "polling");
-        self.tracker
-            .spawn(self.clone().drive(socket.clone()).instrument(span));
+        // The session's task starts with its first request (see `idle`); the reaper starts
+        // it by the first heartbeat deadline otherwise. A session that slipped in past the
+        // shutdown's `close_all` gets its task now, so it is closed like the others.
+        let due = match protocol {
+            ProtocolVersion::V4 => socket.heartbeat_deadline(),
+            ProtocolVersion::V3 => socket.heartbeat_deadline() - self.shared.ping_timeout,
+        };
+        self.shared.idle.opened(sid, due);
+        if self.stop.is_cancelled() {
+            socket.close(CloseReason::ServerShuttingDown);
+            self.ensure_driven(&socket);
+        }
         let mut packets = Vec::new();
         socket.take_queued(&mut packets);
         let mut response = self.payload_response(&socket, &packets, headers).await;

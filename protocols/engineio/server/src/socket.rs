@@ -84,6 +84,10 @@ pub struct Socket<D> {
     /// Set once the session closes; [`Socket::closed`] waits on `closed_notify` for it.
     closed_flag: AtomicBool,
     closed_notify: Notify,
+    /// A task drives the session (heartbeat, deliveries, clean-up). Polling sessions start
+    /// without one until their first request (see `idle`); until then the engine's reaper
+    /// stands in.
+    pub(crate) driven: AtomicBool,
     pub(crate) shared: Arc<Shared>,
     _connection: ConnectionGuard,
     data: D,
@@ -138,6 +142,7 @@ impl<D> Socket<D> {
             space: Notify::new(),
             closed_flag: AtomicBool::new(false),
             closed_notify: Notify::new(),
+            driven: AtomicBool::new(transport != Transport::Polling),
             shared,
             _connection: connection,
             data,
@@ -372,9 +377,14 @@ impl<D> Socket<D> {
             }
             st.close = Some(reason);
         }
-        self.closed_flag.store(true, Ordering::Release);
+        // SeqCst pairs with `Engine::ensure_driven`: either the task sees the close, or the
+        // reaper hears of it here.
+        self.closed_flag.store(true, Ordering::SeqCst);
         self.closed_notify.notify_waiters();
         self.space.notify_waiters();
+        if !self.driven.load(Ordering::SeqCst) {
+            self.shared.idle.closed(self.sid);
+        }
     }
 
     /// Moves every queued packet into `out` (in order) and reports whether the session closed.

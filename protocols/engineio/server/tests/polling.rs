@@ -616,3 +616,53 @@ async fn shutdown_closes_every_session() {
         &[CloseReason::ServerShuttingDown]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_session_closed_before_its_first_poll_is_forgotten_at_once() {
+    let t = engine(config());
+    let (sid, _) = t.handshake(4).await;
+    let (other, _) = t.handshake(4).await;
+    let socket = t.engine.socket(&sid.parse().expect("sid")).expect("open");
+    // As an admin kick does: no request of the session ever came.
+    socket.close(CloseReason::ForcedClose);
+    let start = tokio::time::Instant::now();
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(start.elapsed(), Duration::ZERO, "no timer was needed");
+    assert!(t.engine.socket(&sid.parse().expect("sid")).is_none());
+    assert_eq!(t.engine.session_count(), 1);
+    assert_eq!(
+        t.engine.handler().closed.lock().as_slice(),
+        &[CloseReason::ForcedClose]
+    );
+    assert_eq!(
+        t.metric(
+            "switchboard_disconnects_total",
+            &[("protocol", "engineio"), ("reason", "forced_close")]
+        ),
+        1.0
+    );
+    assert_eq!(t.get(&poll_uri(&sid)).await.status, 400);
+    // The other session is untouched and still served.
+    assert_eq!(t.post(&poll_uri(&other), "4hi").await.status, 200);
+    assert_eq!(t.get(&poll_uri(&other)).await.text(), "4hi");
+}
+
+#[tokio::test]
+async fn shutdown_closes_sessions_that_never_polled() {
+    let t = engine(config());
+    for _ in 0..3 {
+        t.handshake(4).await;
+    }
+    t.stop.cancel();
+    t.tracker.close();
+    tokio::time::timeout(Duration::from_secs(5), t.tracker.wait())
+        .await
+        .expect("every task ends");
+    assert_eq!(t.engine.session_count(), 0);
+    assert_eq!(
+        t.engine.handler().closed.lock().as_slice(),
+        &[CloseReason::ServerShuttingDown; 3]
+    );
+}
