@@ -347,32 +347,29 @@ impl Subscriber {
     /// one's options. Matching retained messages are queued for replay according to
     /// `options.replay` (never for shared subscriptions). Returns whether the subscription is new.
     pub fn subscribe(&mut self, filter: TopicFilter, options: SubOptions) -> bool {
+        // One hash of the key: the map is updated first (only this owner reads it).
         let key = (filter.clone(), options.group.clone());
-        let is_new = !self.filters.contains_key(&key);
+        let is_new = self.filters.insert(key, options.clone()).is_none();
         let replay_wanted = options.group.is_none()
             && match options.replay {
                 Replay::Always => true,
                 Replay::IfNew => is_new,
                 Replay::Never => false,
             };
-        let replayed = self.fabric.add_subscription(
-            &self.inner,
-            &filter,
-            options.clone(),
-            is_new,
-            replay_wanted,
-        );
+        let (max_qos, tag) = (options.max_qos, options.tag);
+        let replayed =
+            self.fabric
+                .add_subscription(&self.inner, &filter, options, is_new, replay_wanted);
         for message in replayed {
-            let qos = message.qos.min(options.max_qos);
+            let qos = message.qos.min(max_qos);
             self.replay.push_back(Delivery {
                 message,
                 qos,
                 retain: true,
                 replayed: true,
-                tags: options.tag.into_iter().collect(),
+                tags: tag.into_iter().collect(),
             });
         }
-        self.filters.insert(key, options);
         is_new
     }
 
