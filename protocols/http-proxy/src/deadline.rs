@@ -6,7 +6,7 @@
 //! no reset.
 
 use std::future::Future;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -58,11 +58,11 @@ impl Deadline {
 }
 
 /// Runs `fut` until it completes (`Some`) or `deadline` expires (`None`); no deadline, no limit.
+/// Takes the future pinned by the caller, so its state is not stored twice.
 pub(crate) async fn within<F: Future>(
     deadline: &mut Option<Deadline>,
-    fut: F,
+    mut fut: Pin<&mut F>,
 ) -> Option<F::Output> {
-    let mut fut = pin!(fut);
     std::future::poll_fn(|cx| {
         if let Poll::Ready(out) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(out));
@@ -77,13 +77,15 @@ pub(crate) async fn within<F: Future>(
 
 #[cfg(test)]
 mod tests {
+    use std::pin::pin;
+
     use super::*;
 
     #[tokio::test(start_paused = true)]
     async fn expires_after_the_limit_without_activity() {
         let mut d = Deadline::new(Some(Duration::from_millis(100)));
         let started = Instant::now();
-        let out = within(&mut d, std::future::pending::<()>()).await;
+        let out = within(&mut d, pin!(std::future::pending::<()>())).await;
         assert_eq!(out, None);
         assert_eq!(started.elapsed(), Duration::from_millis(100));
     }
@@ -96,7 +98,7 @@ mod tests {
         if let Some(d) = &mut d {
             d.touch(Instant::now());
         }
-        let out = within(&mut d, std::future::pending::<()>()).await;
+        let out = within(&mut d, pin!(std::future::pending::<()>())).await;
         assert_eq!(out, None);
         assert_eq!(started.elapsed(), Duration::from_millis(180));
     }
@@ -104,13 +106,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_finished_future_wins_and_no_limit_never_expires() {
         let mut d = Deadline::new(Some(Duration::from_millis(100)));
-        assert_eq!(within(&mut d, async { 7 }).await, Some(7));
+        assert_eq!(within(&mut d, pin!(async { 7 })).await, Some(7));
         let mut none = Deadline::new(None);
         let slow = async {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             8
         };
-        assert_eq!(within(&mut none, slow).await, Some(8));
+        assert_eq!(within(&mut none, pin!(slow)).await, Some(8));
     }
 
     #[tokio::test(start_paused = true)]
@@ -121,7 +123,10 @@ mod tests {
         if let Some(d) = &mut d {
             d.restart(restarted);
         }
-        assert_eq!(within(&mut d, std::future::pending::<()>()).await, None);
+        assert_eq!(
+            within(&mut d, pin!(std::future::pending::<()>())).await,
+            None
+        );
         assert_eq!(restarted.elapsed(), Duration::from_millis(100));
     }
 }

@@ -2,6 +2,7 @@
 //! under the request's deadline (`proxy_timeout_ms`), classify failures, and turn the upstream
 //! response (or 101) into the client's response.
 
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -88,7 +89,7 @@ impl Attempt<'_> {
         };
         let label = target.label.clone();
         let sent = Instant::now();
-        let exchange = self.exchange(pool, &target.url, outgoing);
+        let exchange = pin!(self.exchange(pool, &target.url, outgoing));
         let result = match within(deadline, exchange).await {
             Some(Ok(done)) => Ok(done),
             Some(Err(failure)) => Err(self.classify(failure)),
@@ -149,23 +150,22 @@ impl Attempt<'_> {
         base: &UpstreamUrl,
         outgoing: &mut Option<Outgoing>,
     ) -> Result<(Response<Incoming>, Pooled), Failure> {
-        let conn = pool
+        let mut conn = pool
             .acquire()
             .await
             .map_err(|ConnectError(e)| Failure::Connect(e))?;
-        let Some(out) = outgoing.take() else {
+        let Some(Outgoing { headers, body }) = outgoing.take() else {
             return Err(Failure::Connect("request already consumed".into()));
         };
-        let req = build_request(
-            self.route,
-            base,
-            self.method,
-            self.uri,
-            out.headers,
-            out.body,
-        )
-        .map_err(|e| Failure::Connect(e.to_string().into()))?;
-        match pool.send(conn, req).await {
+        let req = build_request(self.route, base, self.method, self.uri, headers, body)
+            .map_err(|e| Failure::Connect(e.to_string().into()))?;
+        // What `Pool::send` does, with hyper's future awaited through a pinned reference so
+        // that this (per-request) future stores it once.
+        let sent = match pin!(conn.sender.try_send_request(req)).await {
+            Ok(resp) => Ok((resp, conn)),
+            Err(e) => Box::pin(Pool::resend(conn, e)).await,
+        };
+        match sent {
             Ok(done) => Ok(done),
             Err(SendError::Unsent(e, req)) => {
                 let (parts, body) = req.into_parts();

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::body::UpstreamBody;
+use crate::pool::Pool;
 use crate::route::Route;
 
 /// Most bytes of a probe's response body read (to let the connection be reused).
@@ -72,7 +73,7 @@ async fn probe(route: &Route, i: usize, path: &str, timeout: Duration) -> bool {
     };
     let exchange = async {
         let conn = pool.acquire().await.ok()?;
-        let (resp, conn) = pool.send(conn, req).await.ok()?;
+        let (resp, conn) = Pool::send(conn, req).await.ok()?;
         let ok = resp.status().is_success() || resp.status().is_redirection();
         crate::forward::discard(resp, conn, PROBE_BODY_LIMIT).await;
         Some(ok)

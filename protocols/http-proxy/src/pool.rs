@@ -10,6 +10,7 @@
 //! on the first checkin, stopped by [`crate::Proxy::shutdown`]).
 
 use std::collections::VecDeque;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use http::header::{self, HeaderMap};
 use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
+use hyper::client::conn::TrySendError;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
@@ -142,7 +144,9 @@ impl Pool {
                 });
             }
         }
-        self.open().await
+        // Boxed: connecting (DNS, TCP, TLS) is rare and its state is large; inline, it would
+        // be copied with every move of each request's future.
+        Box::pin(self.open()).await
     }
 
     /// A new connection, its driver task spawned.
@@ -172,16 +176,23 @@ impl Pool {
 
     /// Sends `req` on `conn` (from [`Pool::acquire`]). When a reused connection turns out to
     /// have closed before the request was written, the request goes once more on a new
-    /// connection: the upstream never saw it, whatever its method.
+    /// connection ([`Pool::resend`]): the upstream never saw it, whatever its method.
     pub async fn send(
-        self: &Arc<Self>,
         mut conn: Pooled,
         req: Request<UpstreamBody>,
     ) -> Result<(Response<Incoming>, Pooled), SendError> {
-        let mut e = match conn.sender.try_send_request(req).await {
-            Ok(resp) => return Ok((resp, conn)),
-            Err(e) => e,
-        };
+        // Awaited through a pinned reference: hyper's future is stored once, not twice.
+        match pin!(conn.sender.try_send_request(req)).await {
+            Ok(resp) => Ok((resp, conn)),
+            Err(e) => Box::pin(Self::resend(conn, e)).await,
+        }
+    }
+
+    /// [`Pool::send`]'s failure path (boxed by callers: it is rare and its state is large).
+    pub async fn resend(
+        conn: Pooled,
+        mut e: TrySendError<Request<UpstreamBody>>,
+    ) -> Result<(Response<Incoming>, Pooled), SendError> {
         let Some(req) = e.take_message() else {
             return Err(SendError::Failed(e.into_error()));
         };
@@ -189,7 +200,8 @@ impl Pool {
             return Err(SendError::Unsent(e.into_error().into(), Box::new(req)));
         }
         tracing::debug!("pooled connection closed before the request was sent; using a new one");
-        let mut fresh = match self.open().await {
+        let pool = conn.pool;
+        let mut fresh = match Box::pin(pool.open()).await {
             Ok(c) => c,
             Err(ConnectError(err)) => return Err(SendError::Unsent(err, Box::new(req))),
         };

@@ -144,7 +144,7 @@ fn request(method: Method) -> Request<UpstreamBody> {
 /// One exchange: acquire, send, read the body to the end, check the connection in.
 async fn exchange(pool: &Arc<Pool>, method: Method) -> Result<StatusCode, SendError> {
     let conn = pool.acquire().await.expect("a connection");
-    let (resp, conn) = pool.send(conn, request(method)).await?;
+    let (resp, conn) = Pool::send(conn, request(method)).await?;
     let status = resp.status();
     let reuse = keeps_alive(&resp);
     let body = resp.into_body().collect().await.expect("body").to_bytes();
@@ -225,8 +225,7 @@ async fn a_request_a_reused_connection_gives_back_unsent_goes_on_a_new_one() {
     // gives it back unsent (what hyper also does when a connection closes with a request
     // still queued).
     let first = conn.sender.try_send_request(request(Method::GET));
-    let (resp, fresh) = pool
-        .send(conn, request(Method::POST))
+    let (resp, fresh) = Pool::send(conn, request(Method::POST))
         .await
         .expect("sent on a new connection");
     assert_eq!(resp.status(), StatusCode::OK);
@@ -249,8 +248,7 @@ async fn a_request_a_new_connection_gives_back_unsent_is_returned() {
     let mut conn = pool.acquire().await.expect("a new connection");
     assert!(!conn.reused);
     let first = conn.sender.try_send_request(request(Method::GET));
-    let err = pool
-        .send(conn, request(Method::POST))
+    let err = Pool::send(conn, request(Method::POST))
         .await
         .expect_err("not sent");
     assert!(matches!(err, SendError::Unsent(_, _)), "{err:?}");
@@ -276,8 +274,7 @@ async fn a_request_the_upstream_may_have_seen_is_not_resent() {
     );
     let conn = pool.acquire().await.expect("the pooled connection");
     assert!(conn.reused);
-    let err = pool
-        .send(conn, request(Method::POST))
+    let err = Pool::send(conn, request(Method::POST))
         .await
         .expect_err("no answer");
     assert!(matches!(err, SendError::Failed(_)), "{err:?}");
@@ -292,7 +289,7 @@ async fn the_idle_list_is_bounded() {
     let mut held = Vec::new();
     for _ in 0..3 {
         let conn = pool.acquire().await.expect("a connection");
-        let (resp, conn) = pool.send(conn, request(Method::GET)).await.expect("sent");
+        let (resp, conn) = Pool::send(conn, request(Method::GET)).await.expect("sent");
         resp.into_body().collect().await.expect("body");
         held.push(conn);
     }

@@ -28,9 +28,31 @@ use crate::deadline::Deadline;
 use crate::error::{BuildError, ForwardError};
 use crate::forward::{Attempt, Forwarded, Outgoing};
 use crate::metrics::Metrics;
-use crate::pool::{PoolSettings, SendError};
+use crate::pool::{Pool, PoolSettings, SendError};
 use crate::route::Route;
 use crate::{headers, health};
+
+/// A request after [`Proxy::prepare`]: answered already, or ready to send.
+enum Prep {
+    /// Answered without an upstream exchange (rejected, or a mirror-only route).
+    Done(Result<Forwarded, (ForwardError, Option<Arc<str>>)>),
+    /// To send.
+    Send(Prepared),
+}
+
+/// What the exchange needs from a prepared request.
+struct Prepared {
+    /// Headers and body to send; taken by the attempt that reaches an upstream.
+    outgoing: Option<Outgoing>,
+    /// The client side of a requested upgrade.
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    /// What happened to the request body (explains failures).
+    outcome: Arc<BodyOutcome>,
+    /// Idempotent and without a body: may go to another target when nothing was sent.
+    retryable: bool,
+    /// The client's host (`Location` rewrites).
+    host: Option<HeaderValue>,
+}
 
 /// What the proxy needs to know about the client connection.
 ///
@@ -157,7 +179,15 @@ impl Proxy {
 
     /// Forwards one request. Never fails: every problem becomes a small error response
     /// (404, 408, 413, 502, 504, ...), a log line and a metric.
-    pub async fn handle<B>(&self, req: Request<B>, client: ClientInfo) -> Response<Body>
+    ///
+    /// Everything up to contacting the upstream runs before the returned future is first
+    /// polled, so the future only carries what the exchange needs (it is moved, whole, each
+    /// time the front wraps it).
+    pub fn handle<B>(
+        &self,
+        req: Request<B>,
+        client: ClientInfo,
+    ) -> impl Future<Output = Response<Body>> + Send + '_
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -167,22 +197,48 @@ impl Proxy {
         // Owned without copying: a `HeaderValue` clone only bumps a reference count.
         let host = request_host_value(req.uri(), req.headers());
         let host_str = host.as_ref().and_then(|h| h.to_str().ok());
-        let Some(route) = self.find(req.uri().path(), host_str).cloned() else {
-            let err = ForwardError::NoRoute;
-            self.inner
-                .metrics
-                .requests
-                .with_label_values(&["", err.status().as_str()])
-                .inc();
-            tracing::debug!(method = %req.method(), path = %req.uri().path(), "no proxy route matches");
-            return error_response(&err);
-        };
+        let route = self.find(req.uri().path(), host_str).cloned();
         let method = req.method().clone();
         // For the log lines below; cloning a `Uri` shares its bytes instead of copying them.
         let uri = req.uri().clone();
+        let prep = route
+            .as_ref()
+            .map(|route| self.prepare(route, req, client, host));
+        async move {
+            let (Some(route), Some(mut prep)) = (route, prep) else {
+                return self.no_route(&method, &uri);
+            };
+            let result = match prep {
+                Prep::Done(result) => result,
+                // By reference: moving the prepared request out would store it twice.
+                Prep::Send(ref mut p) => self.dispatch(&route, &method, &uri, p).await,
+            };
+            self.answer(&route, result, &method, &uri, client, started)
+        }
+    }
+
+    fn no_route(&self, method: &Method, uri: &Uri) -> Response<Body> {
+        let err = ForwardError::NoRoute;
+        self.inner
+            .metrics
+            .requests
+            .with_label_values(&["", err.status().as_str()])
+            .inc();
+        tracing::debug!(%method, path = %uri.path(), "no proxy route matches");
+        error_response(&err)
+    }
+
+    /// The client's response for `result`, with its metrics and log lines.
+    fn answer(
+        &self,
+        route: &Route,
+        result: Result<Forwarded, (ForwardError, Option<Arc<str>>)>,
+        method: &Method,
+        uri: &Uri,
+        client: ClientInfo,
+        started: Instant,
+    ) -> Response<Body> {
         let path = uri.path();
-        let result = self.forward(&route, req, client, host.as_ref()).await;
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let (response, upstream) = match result {
             Ok(Forwarded { response, target }) => (response, target),
             Err((err, target)) => {
@@ -209,33 +265,35 @@ impl Proxy {
             %method,
             %path,
             status = status.as_u16(),
-            latency_ms,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
             client = %client.addr.map(|a| a.to_string()).unwrap_or_default(),
             "proxied"
         );
         response
     }
 
-    async fn forward(
+    /// Everything before the upstream is contacted: request checks, the request header
+    /// rules, the body wrapper and the mirror copy.
+    fn prepare(
         &self,
         route: &Arc<Route>,
         mut req: Request<Body>,
         client: ClientInfo,
-        host_value: Option<&HeaderValue>,
-    ) -> Result<Forwarded, (ForwardError, Option<Arc<str>>)> {
+        host_value: Option<HeaderValue>,
+    ) -> Prep {
         let cfg = &route.cfg;
-        let host = host_value.and_then(|h| h.to_str().ok());
+        let host = host_value.as_ref().and_then(|h| h.to_str().ok());
         if req.method() == Method::CONNECT {
-            return Err((
+            return Prep::Done(Err((
                 ForwardError::BadRequest("CONNECT is not proxied".to_owned()),
                 None,
-            ));
+            )));
         }
         if cfg.max_body_bytes > 0
             && let Some(len) = content_length(req.headers())
             && len > cfg.max_body_bytes
         {
-            return Err((ForwardError::BodyTooLarge(cfg.max_body_bytes), None));
+            return Prep::Done(Err((ForwardError::BodyTooLarge(cfg.max_body_bytes), None)));
         }
         let upgrade = if cfg.ws {
             headers::upgrade_of(req.version(), req.headers())
@@ -256,7 +314,7 @@ impl Proxy {
             out.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         }
         if !out.contains_key(header::HOST)
-            && let Some(h) = host_value
+            && let Some(h) = &host_value
         {
             out.insert(header::HOST, h.clone());
         }
@@ -312,10 +370,10 @@ impl Proxy {
                         .status(StatusCode::OK)
                         .body(Body::empty())
                         .unwrap_or_default();
-                    return Ok(Forwarded {
+                    return Prep::Done(Ok(Forwarded {
                         response,
                         target: fwd.authority.as_str().into(),
-                    });
+                    }));
                 }
                 if body_empty {
                     self.mirror(
@@ -346,26 +404,42 @@ impl Proxy {
             _ => wrap(body, None),
         };
 
+        let retryable = body_empty && is_idempotent(&parts.method);
+        Prep::Send(Prepared {
+            outgoing: Some(Outgoing {
+                headers: out,
+                body: body_slot,
+            }),
+            client_upgrade,
+            outcome,
+            retryable,
+            host: host_value,
+        })
+    }
+
+    /// Sends a prepared request to the route's targets, retrying on another target only
+    /// when nothing was sent and the request may be retried.
+    async fn dispatch(
+        &self,
+        route: &Arc<Route>,
+        method: &Method,
+        uri: &Uri,
+        p: &mut Prepared,
+    ) -> Result<Forwarded, (ForwardError, Option<Arc<str>>)> {
         let attempt = Attempt {
             inner: &self.inner,
             route,
-            method: &parts.method,
-            uri: &parts.uri,
-            client_host: host,
-            outcome: &outcome,
+            method,
+            uri,
+            client_host: p.host.as_ref().and_then(|h| h.to_str().ok()),
+            outcome: &p.outcome,
         };
-        let retryable = body_empty && is_idempotent(&parts.method);
-        let attempts = if retryable {
-            1 + cfg.retries as usize
+        let attempts = if p.retryable {
+            1 + route.cfg.retries as usize
         } else {
             1
         };
         let mut tried: SmallVec<[usize; 4]> = SmallVec::new();
-        let mut client_upgrade = client_upgrade;
-        let mut outgoing = Some(Outgoing {
-            headers: out,
-            body: body_slot,
-        });
         // One timer for the whole exchange: response head, then body stalls.
         let mut deadline = Deadline::new(route.proxy_timeout());
         let mut last = None;
@@ -383,8 +457,8 @@ impl Proxy {
                 .send(
                     idx,
                     in_flight,
-                    &mut outgoing,
-                    &mut client_upgrade,
+                    &mut p.outgoing,
+                    &mut p.client_upgrade,
                     &mut deadline,
                 )
                 .await
@@ -392,13 +466,13 @@ impl Proxy {
                 Ok(done) => return Ok(done),
                 Err((err, label)) => {
                     // Only a request that never left (`outgoing` still here) may go elsewhere.
-                    let connect_phase = outgoing.is_some()
+                    let connect_phase = p.outgoing.is_some()
                         && matches!(err, ForwardError::Connect(_) | ForwardError::ConnectTimeout);
-                    if retryable && connect_phase && n + 1 < attempts {
+                    if p.retryable && connect_phase && n + 1 < attempts {
                         tracing::debug!(route = %route.name, upstream = %label, error = %err, "retrying on another target");
                     }
                     last = Some((err, Some(label)));
-                    if !(retryable && connect_phase) {
+                    if !(p.retryable && connect_phase) {
                         break;
                     }
                 }
@@ -449,7 +523,7 @@ impl Proxy {
         self.inner.tasks.spawn(async move {
             let sent = async {
                 let conn = pool.acquire().await.map_err(|e| e.0)?;
-                pool.send(conn, req).await.map_err(SendError::into_error)
+                Pool::send(conn, req).await.map_err(SendError::into_error)
             };
             let res = tokio::select! {
                 res = async {
