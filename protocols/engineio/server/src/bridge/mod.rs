@@ -353,10 +353,16 @@ impl Inner {
         };
         let mut subscribe = Vec::with_capacity(self.raw_subscribe.len());
         for t in &self.raw_subscribe {
-            let name = self.render(t, client, Some(identity))?;
-            let filter = self
-                .filter_in(&name)
-                .map_err(|e| Refusal::new(format!("invalid subscribe filter: {e}")))?;
+            let filter = match &publish {
+                // The echo set-up (`publish` and `subscribe` alike): the filter is the publish
+                // topic, already rendered and checked, sharing its text.
+                Some(topic) if *t == self.raw_publish => TopicFilter::exact(topic),
+                _ => {
+                    let name = self.render(t, client, Some(identity))?;
+                    self.filter_in(&name)
+                        .map_err(|e| Refusal::new(format!("invalid subscribe filter: {e}")))?
+                }
+            };
             if !self
                 .authorizer
                 .authorize(identity, Access::Subscribe, filter.as_str())
