@@ -22,10 +22,9 @@ pub(crate) struct Deadline {
 }
 
 impl Deadline {
-    /// A deadline `limit` from now (`None` when the limit is off).
-    pub fn new(limit: Option<Duration>) -> Option<Self> {
+    /// A deadline `limit` after `now` (`None` when the limit is off).
+    pub fn new(now: Instant, limit: Option<Duration>) -> Option<Self> {
         let limit = limit?;
-        let now = Instant::now();
         Some(Self {
             sleep: Box::pin(tokio::time::sleep_until(now + limit)),
             limit,
@@ -83,7 +82,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn expires_after_the_limit_without_activity() {
-        let mut d = Deadline::new(Some(Duration::from_millis(100)));
+        let mut d = Deadline::new(Instant::now(), Some(Duration::from_millis(100)));
         let started = Instant::now();
         let out = within(&mut d, pin!(std::future::pending::<()>())).await;
         assert_eq!(out, None);
@@ -92,7 +91,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn activity_pushes_the_deadline_back() {
-        let mut d = Deadline::new(Some(Duration::from_millis(100)));
+        let mut d = Deadline::new(Instant::now(), Some(Duration::from_millis(100)));
         let started = Instant::now();
         tokio::time::advance(Duration::from_millis(80)).await;
         if let Some(d) = &mut d {
@@ -105,9 +104,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_finished_future_wins_and_no_limit_never_expires() {
-        let mut d = Deadline::new(Some(Duration::from_millis(100)));
+        let mut d = Deadline::new(Instant::now(), Some(Duration::from_millis(100)));
         assert_eq!(within(&mut d, pin!(async { 7 })).await, Some(7));
-        let mut none = Deadline::new(None);
+        let mut none = Deadline::new(Instant::now(), None);
         let slow = async {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             8
@@ -117,7 +116,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn restart_gives_a_full_new_limit() {
-        let mut d = Deadline::new(Some(Duration::from_millis(100)));
+        let mut d = Deadline::new(Instant::now(), Some(Duration::from_millis(100)));
         tokio::time::advance(Duration::from_millis(90)).await;
         let restarted = Instant::now();
         if let Some(d) = &mut d {

@@ -74,6 +74,7 @@ impl Attempt<'_> {
     pub async fn send(
         &self,
         idx: usize,
+        sent: Instant,
         in_flight: InFlight,
         outgoing: &mut Option<Outgoing>,
         client_upgrade: &mut Option<OnUpgrade>,
@@ -88,8 +89,7 @@ impl Attempt<'_> {
             ));
         };
         let label = target.label.clone();
-        let sent = Instant::now();
-        let exchange = pin!(self.exchange(pool, &target.url, outgoing));
+        let exchange = pin!(self.exchange(pool, &target.url, outgoing, sent));
         let result = match within(deadline, exchange).await {
             Some(Ok(done)) => Ok(done),
             Some(Err(failure)) => Err(self.classify(failure)),
@@ -149,9 +149,10 @@ impl Attempt<'_> {
         pool: &Arc<Pool>,
         base: &UpstreamUrl,
         outgoing: &mut Option<Outgoing>,
+        now: Instant,
     ) -> Result<(Response<Incoming>, Pooled), Failure> {
         let mut conn = pool
-            .acquire()
+            .acquire(now)
             .await
             .map_err(|ConnectError(e)| Failure::Connect(e))?;
         let Some(Outgoing { headers, body }) = outgoing.take() else {

@@ -72,7 +72,7 @@ async fn probe(route: &Route, i: usize, path: &str, timeout: Duration) -> bool {
         return false;
     };
     let exchange = async {
-        let conn = pool.acquire().await.ok()?;
+        let conn = pool.acquire(tokio::time::Instant::now()).await.ok()?;
         let (resp, conn) = Pool::send(conn, req).await.ok()?;
         let ok = resp.status().is_success() || resp.status().is_redirection();
         crate::forward::discard(resp, conn, PROBE_BODY_LIMIT).await;

@@ -131,9 +131,10 @@ impl Pool {
         self.opened.load(Ordering::Relaxed)
     }
 
-    /// A ready connection: the most recently used idle one that is still open, else a new one.
-    pub async fn acquire(self: &Arc<Self>) -> Result<Pooled, ConnectError> {
-        while let Some(mut sender) = self.checkout(Instant::now()) {
+    /// A ready connection: the most recently used idle one that is still open (and idle for
+    /// less than `pool_idle_timeout_ms` at `now`), else a new one.
+    pub async fn acquire(self: &Arc<Self>, now: Instant) -> Result<Pooled, ConnectError> {
+        while let Some(mut sender) = self.checkout(now) {
             // Usually ready at once; a connection checked in the moment its response ended may
             // still be finishing that response. An error means it closed: try the next one.
             if sender.ready().await.is_ok() {

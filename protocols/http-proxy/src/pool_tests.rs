@@ -143,7 +143,7 @@ fn request(method: Method) -> Request<UpstreamBody> {
 
 /// One exchange: acquire, send, read the body to the end, check the connection in.
 async fn exchange(pool: &Arc<Pool>, method: Method) -> Result<StatusCode, SendError> {
-    let conn = pool.acquire().await.expect("a connection");
+    let conn = pool.acquire(Instant::now()).await.expect("a connection");
     let (resp, conn) = Pool::send(conn, request(method)).await?;
     let status = resp.status();
     let reuse = keeps_alive(&resp);
@@ -219,7 +219,10 @@ async fn a_request_a_reused_connection_gives_back_unsent_goes_on_a_new_one() {
         exchange(&pool, Method::GET).await.ok(),
         Some(StatusCode::OK)
     );
-    let mut conn = pool.acquire().await.expect("the pooled connection");
+    let mut conn = pool
+        .acquire(Instant::now())
+        .await
+        .expect("the pooled connection");
     assert!(conn.reused);
     // Occupy the connection behind the pool's back: it cannot take the next request and
     // gives it back unsent (what hyper also does when a connection closes with a request
@@ -245,7 +248,10 @@ async fn a_request_a_reused_connection_gives_back_unsent_goes_on_a_new_one() {
 async fn a_request_a_new_connection_gives_back_unsent_is_returned() {
     let up = RawUpstream::start(|_| Act::Answer);
     let pool = up.pool(8, Duration::from_secs(60));
-    let mut conn = pool.acquire().await.expect("a new connection");
+    let mut conn = pool
+        .acquire(Instant::now())
+        .await
+        .expect("a new connection");
     assert!(!conn.reused);
     let first = conn.sender.try_send_request(request(Method::GET));
     let err = Pool::send(conn, request(Method::POST))
@@ -272,7 +278,10 @@ async fn a_request_the_upstream_may_have_seen_is_not_resent() {
         exchange(&pool, Method::GET).await.ok(),
         Some(StatusCode::OK)
     );
-    let conn = pool.acquire().await.expect("the pooled connection");
+    let conn = pool
+        .acquire(Instant::now())
+        .await
+        .expect("the pooled connection");
     assert!(conn.reused);
     let err = Pool::send(conn, request(Method::POST))
         .await
@@ -288,7 +297,7 @@ async fn the_idle_list_is_bounded() {
     let pool = up.pool(2, Duration::from_secs(60));
     let mut held = Vec::new();
     for _ in 0..3 {
-        let conn = pool.acquire().await.expect("a connection");
+        let conn = pool.acquire(Instant::now()).await.expect("a connection");
         let (resp, conn) = Pool::send(conn, request(Method::GET)).await.expect("sent");
         resp.into_body().collect().await.expect("body");
         held.push(conn);

@@ -441,21 +441,24 @@ impl Proxy {
         };
         let mut tried: SmallVec<[usize; 4]> = SmallVec::new();
         // One timer for the whole exchange: response head, then body stalls.
-        let mut deadline = Deadline::new(route.proxy_timeout());
+        let mut now = Instant::now();
+        let mut deadline = Deadline::new(now, route.proxy_timeout());
         let mut last = None;
         for n in 0..attempts {
             let Some((idx, in_flight)) = route.balancer.pick(&tried) else {
                 break;
             };
             tried.push(idx);
-            if n > 0
-                && let Some(d) = &mut deadline
-            {
-                d.restart(Instant::now());
+            if n > 0 {
+                now = Instant::now();
+                if let Some(d) = &mut deadline {
+                    d.restart(now);
+                }
             }
             match attempt
                 .send(
                     idx,
+                    now,
                     in_flight,
                     &mut p.outgoing,
                     &mut p.client_upgrade,
@@ -522,7 +525,7 @@ impl Proxy {
         let cut = cut.unwrap_or_default();
         self.inner.tasks.spawn(async move {
             let sent = async {
-                let conn = pool.acquire().await.map_err(|e| e.0)?;
+                let conn = pool.acquire(Instant::now()).await.map_err(|e| e.0)?;
                 Pool::send(conn, req).await.map_err(SendError::into_error)
             };
             let res = tokio::select! {
