@@ -24,7 +24,8 @@ pub struct ProxyConfig {
     /// own keep-alive timeout (Node's default is 5 s) so the proxy never reuses a socket the
     /// upstream is closing. Default `4000`.
     pub pool_idle_timeout_ms: u64,
-    /// Idle connections kept per upstream host. Default `64`.
+    /// Idle connections kept per upstream (each target of each route, and each `forward` mirror,
+    /// has its own pool); `0` closes every connection after its response. Default `64`.
     pub pool_max_idle_per_host: usize,
 }
 
