@@ -220,7 +220,7 @@ impl Fabric {
         let subscriber = Subscriber {
             inner,
             fabric: self.clone(),
-            filters: HashMap::new(),
+            filters: Default::default(),
             replay: Default::default(),
         };
         self.inner

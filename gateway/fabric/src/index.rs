@@ -21,11 +21,15 @@ pub(crate) struct Entry {
     pub(crate) opts: SubOptions,
 }
 
+/// The subscriptions of one filter (or group). Most filters have one subscriber (a session's
+/// own topic): it is kept inline, with no allocation of its own.
+type Entries = SmallVec<[Entry; 1]>;
+
 /// A shared-subscription group: each message goes to one member, in turn.
 #[derive(Debug)]
 struct Group {
     name: Arc<str>,
-    members: Vec<Entry>,
+    members: Entries,
     next: AtomicUsize,
 }
 
@@ -55,7 +59,7 @@ pub(crate) enum Which {
 /// The subscriptions attached to one filter.
 #[derive(Debug, Default)]
 struct Slot {
-    entries: Vec<Entry>,
+    entries: Entries,
     groups: Vec<Group>,
 }
 
@@ -80,7 +84,7 @@ impl Slot {
                         shape = true;
                         self.groups.push(Group {
                             name: name.clone(),
-                            members: Vec::new(),
+                            members: Entries::new(),
                             next: AtomicUsize::new(0),
                         });
                         self.groups.len() - 1

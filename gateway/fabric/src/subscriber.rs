@@ -299,6 +299,90 @@ impl SubInner {
     }
 }
 
+/// A subscription's key in [`Filters`]: the filter and its shared group.
+type FilterKey = (TopicFilter, Option<Arc<str>>);
+
+/// Beyond this many subscriptions a subscriber's [`Filters`] become a hash map.
+const FEW_FILTERS: usize = 8;
+
+/// The subscriptions of one subscriber. Most hold one or a few (a session's own topic): those
+/// live in a short list searched in place, with no table to allocate or key to hash; a
+/// subscriber with more moves them to a hash map once.
+#[derive(Debug)]
+pub(crate) enum Filters {
+    Few(SmallVec<[(FilterKey, SubOptions); 1]>),
+    Many(HashMap<FilterKey, SubOptions>),
+}
+
+impl Default for Filters {
+    fn default() -> Self {
+        Filters::Few(SmallVec::new())
+    }
+}
+
+impl Filters {
+    fn len(&self) -> usize {
+        match self {
+            Filters::Few(v) => v.len(),
+            Filters::Many(m) => m.len(),
+        }
+    }
+
+    /// Inserts or replaces; returns the previous options.
+    fn insert(&mut self, key: FilterKey, options: SubOptions) -> Option<SubOptions> {
+        match self {
+            Filters::Few(v) => {
+                if let Some((_, o)) = v.iter_mut().find(|(k, _)| *k == key) {
+                    return Some(std::mem::replace(o, options));
+                }
+                if v.len() < FEW_FILTERS {
+                    v.push((key, options));
+                    return None;
+                }
+                let mut map: HashMap<FilterKey, SubOptions> = v.drain(..).collect();
+                map.insert(key, options);
+                *self = Filters::Many(map);
+                None
+            }
+            Filters::Many(m) => m.insert(key, options),
+        }
+    }
+
+    fn remove(&mut self, key: &FilterKey) -> Option<SubOptions> {
+        match self {
+            Filters::Few(v) => {
+                let i = v.iter().position(|(k, _)| k == key)?;
+                Some(v.remove(i).1)
+            }
+            Filters::Many(m) => m.remove(key),
+        }
+    }
+
+    fn iter(&self) -> FiltersIter<'_> {
+        match self {
+            Filters::Few(v) => FiltersIter::Few(v.iter()),
+            Filters::Many(m) => FiltersIter::Many(m.iter()),
+        }
+    }
+}
+
+/// The iterator of [`Filters::iter`] (no boxing for either shape).
+enum FiltersIter<'a> {
+    Few(std::slice::Iter<'a, (FilterKey, SubOptions)>),
+    Many(std::collections::hash_map::Iter<'a, FilterKey, SubOptions>),
+}
+
+impl<'a> Iterator for FiltersIter<'a> {
+    type Item = (&'a FilterKey, &'a SubOptions);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            FiltersIter::Few(i) => i.next().map(|(k, o)| (k, o)),
+            FiltersIter::Many(i) => i.next(),
+        }
+    }
+}
+
 /// A subscriber: owns a bounded queue and the subscriptions feeding it.
 ///
 /// Dropping it removes every subscription it holds from the fabric.
@@ -306,7 +390,7 @@ pub struct Subscriber {
     pub(crate) inner: Arc<SubInner>,
     pub(crate) fabric: Fabric,
     /// Filters held, keyed by (filter, group), with their options.
-    pub(crate) filters: HashMap<(TopicFilter, Option<Arc<str>>), SubOptions>,
+    pub(crate) filters: Filters,
     /// Retained messages waiting to be delivered before the live queue.
     pub(crate) replay: VecDeque<Delivery>,
 }
@@ -521,7 +605,7 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        for (filter, group) in self.filters.keys() {
+        for ((filter, group), _) in self.filters.iter() {
             self.fabric
                 .remove_subscription(&self.inner, filter, group.as_deref());
         }

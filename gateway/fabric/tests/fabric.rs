@@ -286,6 +286,44 @@ async fn dropping_a_subscriber_removes_its_subscriptions_and_prunes_the_index() 
 }
 
 #[tokio::test]
+async fn many_subscriptions_of_one_subscriber_stay_distinct_and_are_all_removed() {
+    // Past a few subscriptions a subscriber keeps them in a hash map instead of a list: the
+    // subscriptions, their options and their removal must not change across the switch.
+    let fabric = fabric();
+    let mut sub = fabric.subscriber(SubscriberSpec::new("test", "s"));
+    for i in 0..20 {
+        assert!(sub.subscribe(f(&format!("t/{i}")), SubOptions::default()));
+    }
+    let grouped = SubOptions {
+        group: Some("g".into()),
+        ..SubOptions::default()
+    };
+    assert!(
+        sub.subscribe(f("t/3"), grouped),
+        "another group, another subscription"
+    );
+    let tagged = SubOptions {
+        tag: Some(7),
+        ..SubOptions::default()
+    };
+    assert!(
+        !sub.subscribe(f("t/15"), tagged),
+        "same filter: options replaced"
+    );
+    assert_eq!(sub.subscriptions().count(), 21);
+    assert_eq!(fabric.stats().filters, 20);
+    assert_eq!(fabric.publish(Message::text(t("t/15"), "x")), 1);
+    assert_eq!(sub.recv().await.unwrap().tags.as_slice(), &[7]);
+    assert!(sub.unsubscribe(&f("t/15"), None));
+    assert!(!sub.unsubscribe(&f("t/15"), None));
+    assert_eq!(fabric.publish(Message::text(t("t/15"), "x")), 0);
+    assert_eq!(fabric.publish(Message::text(t("t/0"), "x")), 1);
+    drop(sub);
+    assert_eq!(fabric.stats().filters, 0);
+    assert_eq!(fabric.publish(Message::text(t("t/3"), "x")), 0);
+}
+
+#[tokio::test]
 async fn unsubscribe_stops_delivery() {
     let fabric = fabric();
     let mut sub = fabric.subscriber(SubscriberSpec::new("test", "s"));
