@@ -38,9 +38,9 @@ const SLACK: Duration = Duration::from_millis(500);
 pub(crate) struct Idle {
     /// Idle sessions that closed, to be forgotten.
     closed: Mutex<Vec<Sid>>,
-    /// Every polling session in handshake order, with the instant its task must run by. Those
-    /// whose task started since are skipped when their turn comes. Bounded by
-    /// `max_sessions`: a session has at most one entry and the entry goes at its deadline.
+    /// Polling sessions in handshake order, with the instant their task must run by. Those
+    /// whose task started since (or that closed) are skipped when their turn comes. Holds at
+    /// most `max_sessions` entries: past that a new session gets its task at once.
     due: Mutex<VecDeque<(Instant, Sid)>>,
     /// Wakes the reaper: a closed list that was empty, or a deadline list that was.
     wake: Notify,
@@ -48,10 +48,15 @@ pub(crate) struct Idle {
 
 impl Idle {
     /// Records a new idle session whose task must run by `deadline`. Deadlines come in
-    /// non-decreasing order (the same interval after each handshake).
-    pub(crate) fn opened(&self, sid: Sid, deadline: Instant) {
+    /// non-decreasing order (the same interval after each handshake). Returns `false`, and
+    /// records nothing, when `max` entries wait already (sessions that came and went within
+    /// a ping interval): the caller then starts the session's task itself.
+    pub(crate) fn opened(&self, sid: Sid, deadline: Instant, max: usize) -> bool {
         let was_empty = {
             let mut due = self.due.lock();
+            if due.len() >= max {
+                return false;
+            }
             let was_empty = due.is_empty();
             due.push_back((deadline, sid));
             was_empty
@@ -59,6 +64,7 @@ impl Idle {
         if was_empty {
             self.wake.notify_one();
         }
+        true
     }
 
     /// An idle session closed.
@@ -142,5 +148,37 @@ impl<H: Handler> Engine<H> {
                 self.ensure_driven(&socket);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_engineio_proto::NodeTag;
+
+    fn sid(n: u8) -> Sid {
+        Sid::new(NodeTag::new(1), [n; 16])
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_list_is_bounded_and_handed_out_in_order() {
+        let idle = Idle::default();
+        let t0 = Instant::now();
+        let step = Duration::from_secs(1);
+        assert!(idle.opened(sid(1), t0 + step, 2));
+        assert!(idle.opened(sid(2), t0 + 2 * step, 2));
+        assert!(
+            !idle.opened(sid(3), t0 + 3 * step, 2),
+            "full: the caller drives it"
+        );
+        assert_eq!(idle.next_deadline(), Some(t0 + step));
+        assert_eq!(idle.take_due(t0 + step), vec![sid(1)]);
+        assert!(idle.opened(sid(4), t0 + 4 * step, 2));
+        assert_eq!(idle.take_due(t0 + 10 * step), vec![sid(2), sid(4)]);
+        assert_eq!(idle.next_deadline(), None);
+        idle.closed(sid(5));
+        idle.closed(sid(6));
+        assert_eq!(idle.take_closed(), vec![sid(5), sid(6)]);
+        assert!(idle.take_closed().is_empty());
     }
 }

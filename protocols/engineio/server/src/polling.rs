@@ -82,13 +82,17 @@ impl<H: Handler> Engine<H> {
             slot,
         );
         // The session's task starts with its first request (see `idle`); the reaper starts
-        // it by the first heartbeat deadline otherwise. A session that slipped in past the
-        // shutdown's `close_all` gets its task now, so it is closed like the others.
+        // it by the first heartbeat deadline otherwise (or it starts now when the reaper's
+        // list is full). A session that slipped in past the shutdown's `close_all` is closed
+        // by its task now, like the others.
         let due = match protocol {
             ProtocolVersion::V4 => socket.heartbeat_deadline(),
             ProtocolVersion::V3 => socket.heartbeat_deadline() - self.shared.ping_timeout,
         };
-        self.shared.idle.opened(sid, due);
+        let max = self.shared.config.max_sessions;
+        if !self.shared.idle.opened(sid, due, max) {
+            self.ensure_driven(&socket);
+        }
         if self.stop.is_cancelled() {
             socket.close(CloseReason::ServerShuttingDown);
             self.ensure_driven(&socket);
