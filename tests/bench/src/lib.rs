@@ -54,31 +54,3 @@ pub fn block_on<F: std::future::Future>(f: F) -> std::io::Result<F::Output> {
     let local = tokio::task::LocalSet::new();
     Ok(local.block_on(&rt, f))
 }
-
-/// Keeps the generator's thread running (never asleep in `epoll_wait`) while it lives.
-///
-/// On a virtual machine, a server writing to a socket whose reader sleeps on an idle CPU pays
-/// for waking that CPU (an inter-processor interrupt and a VM exit) on every write: in a
-/// broadcast to 1 000 sockets that is 1 000 wake-ups charged to the server's core, a cost of
-/// loopback on a VM that real clients on other machines do not cause. While a `KeepAwake`
-/// lives, a task on the generator's runtime yields in a loop, so the runtime polls its sockets
-/// without blocking and the generator's CPU never goes idle. Every server is measured with it.
-#[derive(Debug)]
-pub struct KeepAwake(tokio::task::JoinHandle<()>);
-
-impl KeepAwake {
-    /// Starts the spinning task on the current `LocalSet`.
-    pub fn start() -> KeepAwake {
-        KeepAwake(tokio::task::spawn_local(async {
-            loop {
-                tokio::task::yield_now().await;
-            }
-        }))
-    }
-}
-
-impl Drop for KeepAwake {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}

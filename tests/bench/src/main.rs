@@ -41,10 +41,6 @@ enum Cmd {
         /// Do not pin anything (numbers are then not comparable to the README's).
         #[arg(long)]
         no_pin: bool,
-        /// Let the generator sleep in `epoll_wait` between events instead of busy-polling
-        /// during each measurement (its idle CPU's wake-ups are then charged to the server).
-        #[arg(long)]
-        no_keep_awake: bool,
         /// Also copy the charts and JSON to this directory and link the README section there.
         #[arg(long)]
         publish: Option<PathBuf>,
@@ -106,7 +102,6 @@ fn main() -> ExitCode {
             server_core,
             gen_core,
             no_pin,
-            no_keep_awake,
             publish,
             update_readme,
         } => {
@@ -120,7 +115,6 @@ fn main() -> ExitCode {
                 out: out.clone(),
                 server_core: (!no_pin).then_some(server_core),
                 gen_core: (!no_pin).then_some(gen_core),
-                keep_awake: !no_keep_awake,
             };
             if !env.switchboard.exists() {
                 eprintln!(

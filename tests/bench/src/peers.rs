@@ -26,8 +26,6 @@ pub struct Env {
     pub server_core: Option<usize>,
     /// The core the generator and its helpers (upstream, stock clients) run on.
     pub gen_core: Option<usize>,
-    /// Keep the generator's CPU busy-polling while a load runs ([`crate::KeepAwake`]).
-    pub keep_awake: bool,
 }
 
 impl Env {

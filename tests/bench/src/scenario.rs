@@ -146,22 +146,6 @@ pub enum Load {
     Pending(&'static str),
 }
 
-impl Load {
-    /// Whether the generator busy-polls during this load ([`crate::KeepAwake`]): only where it
-    /// is alone on its core (no upstream, stock clients or replicas to take CPU from) and
-    /// traffic flows (idle-memory loads have nothing to poll).
-    pub fn keeps_generator_awake(&self) -> bool {
-        matches!(
-            self,
-            Load::Mqtt { .. }
-                | Load::Ipc { .. }
-                | Load::Eio { .. }
-                | Load::Sio { .. }
-                | Load::CrossMqttEio { .. }
-        )
-    }
-}
-
 /// One scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {

@@ -390,10 +390,7 @@ async fn run_scenario(
             let t0 = Instant::now();
             let ep = server.map(|s| s.endpoints.clone()).unwrap_or_default();
             let proc = server.map(|s| &s.proc);
-            let awake =
-                (env.keep_awake && sc.load.keeps_generator_awake()).then(crate::KeepAwake::start);
             let out = measure(env, profile, sc, &ep, proc, up_port, medians, j).await;
-            drop(awake);
             let secs = t0.elapsed().as_secs_f64();
             let cpu1 = server.and_then(|s| s.proc.cpu_ticks());
             let (sys1, own1) = (procs::system_busy_ticks(), procs::own_tree_ticks());

@@ -67,7 +67,6 @@ mod interop {
             this_exe: PathBuf::from(env!("CARGO_BIN_EXE_switchboard-bench")),
             server_core: None,
             gen_core: None,
-            keep_awake: false,
         };
         let outcome = switchboard_bench::block_on(async {
             // The HTTP upstream and the relays run in this process.
