@@ -56,6 +56,10 @@ pub(crate) struct Attempt<'a> {
     pub uri: &'a Uri,
     pub client_host: Option<&'a str>,
     pub outcome: &'a Arc<BodyOutcome>,
+    /// An idempotent request without a body: when the upstream closes a reused keep-alive
+    /// connection without answering it, it is sent once more on a new connection (what
+    /// RFC 9112 §9.3.1 allows; the stale keep-alive race of every pooling proxy).
+    pub idempotent: bool,
 }
 
 /// How one exchange failed, before classification.
@@ -158,6 +162,8 @@ impl Attempt<'_> {
         let Some(Outgoing { headers, body }) = outgoing.take() else {
             return Err(Failure::Connect("request already consumed".into()));
         };
+        // Kept only where a stale connection may be retried (see `Attempt::idempotent`).
+        let spare = (self.idempotent && conn.reused).then(|| headers.clone());
         let req = build_request(self.route, base, self.method, self.uri, headers, body)
             .map_err(|e| Failure::Connect(e.to_string().into()))?;
         // What `Pool::send` does, with hyper's future awaited through a pinned reference so
@@ -176,7 +182,51 @@ impl Attempt<'_> {
                 });
                 Err(Failure::Connect(e))
             }
-            Err(SendError::Failed(e)) => Err(Failure::Upstream(e)),
+            Err(SendError::Failed(e)) => match spare {
+                Some(headers) if e.is_incomplete_message() => {
+                    Box::pin(self.resend_stale(pool, base, headers)).await
+                }
+                _ => Err(Failure::Upstream(e)),
+            },
+        }
+    }
+
+    /// Sends an idempotent, bodiless request once more on a new connection after the
+    /// upstream closed the reused one without a response (no further retry after this).
+    async fn resend_stale(
+        &self,
+        pool: &Arc<Pool>,
+        base: &UpstreamUrl,
+        headers: HeaderMap,
+    ) -> Result<(Response<Incoming>, Pooled), Failure> {
+        tracing::debug!(
+            route = %self.route.name,
+            "upstream closed a reused connection without answering; sending the idempotent request again on a new one"
+        );
+        self.inner
+            .metrics
+            .stale_resends
+            .with_label_values(&[self.route.name.as_str()])
+            .inc();
+        let mut conn = pool
+            .open()
+            .await
+            .map_err(|ConnectError(e)| Failure::Connect(e))?;
+        let req = build_request(
+            self.route,
+            base,
+            self.method,
+            self.uri,
+            headers,
+            UpstreamBody::Empty,
+        )
+        .map_err(|e| Failure::Connect(e.to_string().into()))?;
+        match conn.sender.try_send_request(req).await {
+            Ok(resp) => Ok((resp, conn)),
+            Err(mut e) => match e.take_message() {
+                Some(_) => Err(Failure::Connect(e.into_error().into())),
+                None => Err(Failure::Upstream(e.into_error())),
+            },
         }
     }
 

@@ -27,6 +27,9 @@ pub(crate) struct Metrics {
     pub ejections: IntCounterVec,
     /// `switchboard_proxy_errors_total{route,kind}`: failures by kind.
     pub errors: IntCounterVec,
+    /// `switchboard_proxy_stale_resends_total{route}`: idempotent requests sent again on a new
+    /// connection after the upstream closed a reused one without answering.
+    pub stale_resends: IntCounterVec,
 }
 
 impl Metrics {
@@ -75,12 +78,20 @@ impl Metrics {
             ),
             &["route", "kind"],
         )?;
+        let stale_resends = IntCounterVec::new(
+            Opts::new(
+                "switchboard_proxy_stale_resends_total",
+                "Idempotent requests sent again on a new connection after the upstream closed a reused keep-alive connection without answering",
+            ),
+            &["route"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(upstream_latency.clone()))?;
         registry.register(Box::new(websockets.clone()))?;
         registry.register(Box::new(ejected.clone()))?;
         registry.register(Box::new(ejections.clone()))?;
         registry.register(Box::new(errors.clone()))?;
+        registry.register(Box::new(stale_resends.clone()))?;
         Ok(Self {
             requests,
             upstream_latency,
@@ -88,6 +99,7 @@ impl Metrics {
             ejected,
             ejections,
             errors,
+            stale_resends,
         })
     }
 }

@@ -433,6 +433,7 @@ impl Proxy {
             uri,
             client_host: p.host.as_ref().and_then(|h| h.to_str().ok()),
             outcome: &p.outcome,
+            idempotent: p.retryable,
         };
         let attempts = if p.retryable {
             1 + route.cfg.retries as usize

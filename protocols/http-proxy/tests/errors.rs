@@ -1,6 +1,6 @@
 //! Failure handling: 502 / 504 / 413 / 408 with a small body and a metric, retries only for
-//! idempotent requests that never reached an upstream, and failures that never close other
-//! requests' connections.
+//! idempotent requests that never reached an upstream (or whose reused keep-alive connection
+//! the upstream closed unanswered), and failures that never close other requests' connections.
 
 mod common;
 
@@ -312,5 +312,86 @@ async fn a_request_the_upstream_received_is_never_retried() {
     assert_eq!(
         p.metric("switchboard_proxy_errors_total", &[("kind", "upstream")]),
         Some(2.0)
+    );
+}
+
+/// An upstream that answers the first request of each connection (keep-alive), then reads the
+/// next request head on it and hangs up unanswered: the stale keep-alive connection of a
+/// server whose idle timeout fired while the proxy reused it. Counts request heads read.
+async fn answer_once_per_connection_upstream()
+-> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut reader = tokio::io::BufReader::new(stream);
+                for n in 0..2 {
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        match reader.read_line(&mut line).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) if line == "\r\n" => break,
+                            Ok(_) => {}
+                        }
+                    }
+                    count.fetch_add(1, Ordering::SeqCst);
+                    if n == 0 {
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if reader.get_mut().write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                // Dropping the stream closes the connection with the second request unanswered.
+            });
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test]
+async fn an_idempotent_request_on_a_connection_the_upstream_closed_goes_once_more_on_a_new_one() {
+    let (up, seen) = answer_once_per_connection_upstream().await;
+    let p = start_proxy(config(vec![route(&[&up])])).await;
+    assert_eq!(get_with(&p.url("/a"), &[]).await.status, StatusCode::OK);
+    // The pooled connection is stale now: the upstream reads the next request and hangs up.
+    let got = get_with(&p.url("/b"), &[]).await;
+    assert_eq!(
+        got.status,
+        StatusCode::OK,
+        "the GET went once more on a new connection"
+    );
+    assert_eq!(got.body, "ok");
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        3,
+        "read on the stale and the new connection"
+    );
+    assert_eq!(
+        p.metric("switchboard_proxy_stale_resends_total", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        p.metric("switchboard_proxy_errors_total", &[("kind", "upstream")]),
+        None,
+        "a recovered request is not an error"
+    );
+    // The new connection is pooled and stale in turn: a POST in the same place is not resent.
+    let post = send(Request::post(p.url("/c")).body(empty()).unwrap()).await;
+    assert_eq!(post.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(seen.load(Ordering::SeqCst), 4, "the POST was read once");
+    assert_eq!(
+        p.metric("switchboard_proxy_stale_resends_total", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        p.metric("switchboard_proxy_errors_total", &[("kind", "upstream")]),
+        Some(1.0)
     );
 }
