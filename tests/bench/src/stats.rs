@@ -139,7 +139,9 @@ impl Recorder {
         loop {
             let out = {
                 let i = self.inner.borrow();
-                (i.sent_all - i.written_off).saturating_sub(i.received_all / fanout.max(1))
+                i.sent_all
+                    .saturating_sub(i.written_off)
+                    .saturating_sub(i.received_all / fanout.max(1))
             };
             if out < MAX_OUTSTANDING {
                 return;
@@ -149,8 +151,10 @@ impl Recorder {
                 .await
                 .is_err()
             {
+                // Several senders may share this recorder and write off the same messages at
+                // once: never write off more than was sent.
                 let mut i = self.inner.borrow_mut();
-                i.written_off += out;
+                i.written_off = (i.written_off + out).min(i.sent_all);
                 return;
             }
         }
@@ -256,4 +260,21 @@ pub struct RunStats {
     pub rate: f64,
     /// Latency of the messages received in the window.
     pub latency: Option<Latency>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn senders_writing_off_at_once_never_write_off_more_than_was_sent() {
+        let rec = Recorder::new(Window { start: 0, end: 1 });
+        rec.sent(0, MAX_OUTSTANDING);
+        // Both senders see the same outstanding messages and write them off together.
+        tokio::join!(rec.flow(1), rec.flow(1));
+        // Nothing is outstanding any more; without the cap this subtraction overflowed.
+        rec.flow(1).await;
+        rec.sent(0, MAX_OUTSTANDING - 1);
+        rec.flow(1).await;
+    }
 }
