@@ -208,10 +208,6 @@ impl Attempt<'_> {
             .stale_resends
             .with_label_values(&[self.route.name.as_str()])
             .inc();
-        let mut conn = pool
-            .open()
-            .await
-            .map_err(|ConnectError(e)| Failure::Connect(e))?;
         let req = build_request(
             self.route,
             base,
@@ -221,12 +217,11 @@ impl Attempt<'_> {
             UpstreamBody::Empty,
         )
         .map_err(|e| Failure::Connect(e.to_string().into()))?;
-        match conn.sender.try_send_request(req).await {
-            Ok(resp) => Ok((resp, conn)),
-            Err(mut e) => match e.take_message() {
-                Some(_) => Err(Failure::Connect(e.into_error().into())),
-                None => Err(Failure::Upstream(e.into_error())),
-            },
+        match pool.send_fresh(req).await {
+            Ok(done) => Ok(done),
+            // Not handed back for another target: this request already reached one.
+            Err(SendError::Unsent(e, _)) => Err(Failure::Connect(e)),
+            Err(SendError::Failed(e)) => Err(Failure::Upstream(e)),
         }
     }
 

@@ -201,8 +201,17 @@ impl Pool {
             return Err(SendError::Unsent(e.into_error().into(), Box::new(req)));
         }
         tracing::debug!("pooled connection closed before the request was sent; using a new one");
-        let pool = conn.pool;
-        let mut fresh = match Box::pin(pool.open()).await {
+        conn.pool.send_fresh(req).await
+    }
+
+    /// Sends `req` once on a new connection, without a further attempt: a request that no
+    /// connection could be had for, or that the new connection closed before writing, is
+    /// given back ([`SendError::Unsent`]).
+    pub async fn send_fresh(
+        self: &Arc<Self>,
+        req: Request<UpstreamBody>,
+    ) -> Result<(Response<Incoming>, Pooled), SendError> {
+        let mut fresh = match Box::pin(self.open()).await {
             Ok(c) => c,
             Err(ConnectError(err)) => return Err(SendError::Unsent(err, Box::new(req))),
         };

@@ -265,9 +265,14 @@ async fn stalled_upstream_body_is_cut() {
     drop(tx);
 }
 
-/// An upstream that reads each request head and hangs up without answering; counts them.
-async fn hang_up_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use tokio::io::AsyncBufReadExt as _;
+/// An upstream that answers the first `answered` requests of each connection (keep-alive),
+/// then reads the next request head and hangs up without answering. Counts the request heads
+/// it reads. With `answered = 1` it is the stale keep-alive connection of a server whose idle
+/// timeout fired while the proxy reused it.
+async fn hang_up_upstream(
+    answered: usize,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -277,17 +282,25 @@ async fn hang_up_upstream() -> (String, std::sync::Arc<std::sync::atomic::Atomic
             let count = count.clone();
             tokio::spawn(async move {
                 let mut reader = tokio::io::BufReader::new(stream);
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    match reader.read_line(&mut line).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) if line == "\r\n" => break,
-                        Ok(_) => {}
+                for n in 0..=answered {
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        match reader.read_line(&mut line).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) if line == "\r\n" => break,
+                            Ok(_) => {}
+                        }
+                    }
+                    count.fetch_add(1, Ordering::SeqCst);
+                    if n < answered {
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if reader.get_mut().write_all(ok).await.is_err() {
+                            return;
+                        }
                     }
                 }
-                count.fetch_add(1, Ordering::SeqCst);
-                // Dropping the stream closes the connection unanswered.
+                // Dropping the stream closes the connection with the last request unanswered.
             });
         }
     });
@@ -296,8 +309,8 @@ async fn hang_up_upstream() -> (String, std::sync::Arc<std::sync::atomic::Atomic
 
 #[tokio::test]
 async fn a_request_the_upstream_received_is_never_retried() {
-    let (a, seen_a) = hang_up_upstream().await;
-    let (b, seen_b) = hang_up_upstream().await;
+    let (a, seen_a) = hang_up_upstream(0).await;
+    let (b, seen_b) = hang_up_upstream(0).await;
     let p = start_proxy(config(vec![route(&[&a, &b])])).await;
     let post = send(Request::post(p.url("/x")).body(empty()).unwrap()).await;
     assert_eq!(post.status, StatusCode::BAD_GATEWAY);
@@ -315,49 +328,9 @@ async fn a_request_the_upstream_received_is_never_retried() {
     );
 }
 
-/// An upstream that answers the first request of each connection (keep-alive), then reads the
-/// next request head on it and hangs up unanswered: the stale keep-alive connection of a
-/// server whose idle timeout fired while the proxy reused it. Counts request heads read.
-async fn answer_once_per_connection_upstream()
--> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let count = count.clone();
-            tokio::spawn(async move {
-                let mut reader = tokio::io::BufReader::new(stream);
-                for n in 0..2 {
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        match reader.read_line(&mut line).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(_) if line == "\r\n" => break,
-                            Ok(_) => {}
-                        }
-                    }
-                    count.fetch_add(1, Ordering::SeqCst);
-                    if n == 0 {
-                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                        if reader.get_mut().write_all(ok).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                // Dropping the stream closes the connection with the second request unanswered.
-            });
-        }
-    });
-    (format!("http://{addr}"), seen)
-}
-
 #[tokio::test]
 async fn an_idempotent_request_on_a_connection_the_upstream_closed_goes_once_more_on_a_new_one() {
-    let (up, seen) = answer_once_per_connection_upstream().await;
+    let (up, seen) = hang_up_upstream(1).await;
     let p = start_proxy(config(vec![route(&[&up])])).await;
     assert_eq!(get_with(&p.url("/a"), &[]).await.status, StatusCode::OK);
     // The pooled connection is stale now: the upstream reads the next request and hangs up.
