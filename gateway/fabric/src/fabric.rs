@@ -337,13 +337,7 @@ impl Fabric {
         let Some(entry) = index.group_member(filter, group) else {
             return 0;
         };
-        entry.sub.push(Delivery {
-            message: message.clone(),
-            qos: message.qos.min(entry.opts.max_qos),
-            retain: message.retain && entry.opts.retain_as_published,
-            replayed: false,
-            tags: entry.opts.tag.into_iter().collect(),
-        });
+        entry.sub.push(entry.delivery(&message));
         1
     }
 
@@ -411,13 +405,7 @@ impl Fabric {
                 multi.push(entry);
                 return;
             }
-            entry.sub.push(Delivery {
-                message: message.clone(),
-                qos: message.qos.min(entry.opts.max_qos),
-                retain: message.retain && entry.opts.retain_as_published,
-                replayed: false,
-                tags: entry.opts.tag.into_iter().collect(),
-            });
+            entry.sub.push(entry.delivery(message));
             queued += 1;
         });
         if !multi.is_empty() {

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use smallvec::SmallVec;
 
-use crate::subscriber::{SubInner, SubOptions, SubscriberId};
+use crate::message::Message;
+use crate::subscriber::{Delivery, SubInner, SubOptions, SubscriberId};
 use crate::topic::{Topic, TopicFilter};
 
 /// One subscription of one subscriber.
@@ -19,6 +20,20 @@ use crate::topic::{Topic, TopicFilter};
 pub(crate) struct Entry {
     pub(crate) sub: Arc<SubInner>,
     pub(crate) opts: SubOptions,
+}
+
+impl Entry {
+    /// What this subscription receives for live `message`: the lower QoS, the retain flag
+    /// only with `retain_as_published`, and the subscription's tag.
+    pub(crate) fn delivery(&self, message: &Arc<Message>) -> Delivery {
+        Delivery {
+            message: message.clone(),
+            qos: message.qos.min(self.opts.max_qos),
+            retain: message.retain && self.opts.retain_as_published,
+            replayed: false,
+            tags: self.opts.tag.into_iter().collect(),
+        }
+    }
 }
 
 /// The subscriptions of one filter (or group). Most filters have one subscriber (a session's
