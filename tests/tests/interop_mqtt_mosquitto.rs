@@ -53,6 +53,19 @@ mod interop {
         child
     }
 
+    /// Waits until no subscriber of `probe` is left (an exited `mosquitto_sub`'s session is
+    /// cleaned up after its process ends), so the next probe sees only the next subscriber.
+    async fn gone(gw: &TestGateway, probe: &str) {
+        let topic = Topic::new(probe).unwrap();
+        tokio::time::timeout(WAIT, async {
+            while gw.fabric.has_subscribers(&topic) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the exited mosquitto_sub's subscription is removed");
+    }
+
     async fn lines(child: Child) -> Vec<String> {
         let out = tokio::time::timeout(WAIT, child.wait_with_output())
             .await
@@ -106,6 +119,7 @@ mod interop {
                 ],
                 "version {version}"
             );
+            gone(&gw, "mosq/live").await;
         }
         gw.shutdown().await;
     }
